@@ -1,0 +1,1 @@
+"""pricecast's ML core: pure torch and numpy. Never imports the service layer."""

@@ -1,0 +1,1 @@
+"""pricecast's web service: API, database, jobs and CLI."""
