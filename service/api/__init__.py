@@ -1,0 +1,67 @@
+"""The FastAPI application factory: create_app(settings)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from service import migrate
+from service.api.errors import install_error_handlers
+from service.api.middleware import BodyLimitMiddleware, RequestIdMiddleware
+from service.api.routes import health, series
+from service.db import make_engine, make_sessionmaker
+from service.schemas import ErrorResponse
+from service.settings import Settings
+
+log = logging.getLogger("pricecast")
+
+
+class SchemaBehind(RuntimeError):
+    """The database schema is not at the migrations' head."""
+
+
+def check_schema(settings: Settings) -> None:
+    """Migrate the embedded SQLite file; refuse any other database whose schema is behind."""
+    if settings.is_embedded:
+        migrate.upgrade(settings)
+        return
+    engine = make_engine(settings.db_url)
+    try:
+        current, head = migrate.schema_status(settings, engine)
+    finally:
+        engine.dispose()
+    if current != head:
+        raise SchemaBehind(
+            f"database schema is at {current or 'nothing'}, code expects {head}: run `pricecast migrate`"
+        )
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """Build the app for these settings. The engine is created here, never at import."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        check_schema(settings)
+        yield
+        app.state.engine.dispose()
+
+    app = FastAPI(
+        title="pricecast",
+        version="0.1.0",
+        description="Daily price series in, next-step forecasts out: one LSTM per ticker, "
+        "always reported next to the naive forecast 'tomorrow = today'.",
+        lifespan=lifespan,
+        responses={500: {"model": ErrorResponse, "description": "Unexpected error (logged with the request id)"}},
+    )
+    app.state.settings = settings
+    app.state.engine = make_engine(settings.db_url)
+    app.state.sessionmaker = make_sessionmaker(app.state.engine)
+    install_error_handlers(app)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_upload_bytes)
+    app.add_middleware(RequestIdMiddleware)
+    app.include_router(health.router)
+    app.include_router(series.router)
+    return app

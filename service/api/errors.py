@@ -1,0 +1,85 @@
+"""One error shape for every 4xx/5xx: {"error": {code, message, details}, "request_id"}."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from service.errors import PricecastError
+
+log = logging.getLogger("pricecast.api")
+
+_HTTP_CODES = {
+    400: "invalid_input", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+    405: "method_not_allowed", 406: "not_acceptable", 409: "conflict", 413: "payload_too_large",
+    415: "unsupported_media_type", 422: "invalid_input", 429: "rate_limited", 503: "unavailable",
+}
+
+
+def request_id_of(request: Request) -> str:
+    return getattr(request.state, "request_id", "-")
+
+
+def error_response(request_id: str, status: int, code: str, message: str, details: Any = None,
+                   headers: dict[str, str] | None = None) -> JSONResponse:
+    body = {"error": {"code": code, "message": message, "details": details}, "request_id": request_id}
+    return JSONResponse(body, status_code=status, headers={**(headers or {}), "X-Request-ID": request_id})
+
+
+def _validation_details(exc: RequestValidationError) -> dict[str, Any]:
+    fields = []
+    for err in exc.errors():
+        loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path")]
+        value = err.get("input")
+        if not isinstance(value, str | int | float | bool | type(None)):
+            value = None
+        fields.append({"field": ".".join(loc) or None, "value": value, "reason": err.get("msg")})
+    return {"fields": fields[:100]}
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(PricecastError)
+    async def _domain(request: Request, exc: PricecastError) -> JSONResponse:
+        return error_response(request_id_of(request), exc.status_code, exc.code, exc.message,
+                              exc.details, exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        details = _validation_details(exc)
+        first = details["fields"][0] if details["fields"] else {"field": None, "reason": "invalid"}
+        message = f"{first['field']}={first.get('value')!r}: {first['reason']}"
+        return error_response(request_id_of(request), 422, "invalid_input", message, details)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = _HTTP_CODES.get(exc.status_code, "invalid_input" if exc.status_code < 500 else "internal")
+        return error_response(request_id_of(request), exc.status_code, code, str(exc.detail),
+                              headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(DBAPIError)
+    async def _database(request: Request, exc: DBAPIError) -> JSONResponse:
+        rid = request_id_of(request)
+        if exc.connection_invalidated or _is_unavailable(exc):
+            log.warning("database unavailable request_id=%s: %s", rid, exc.orig)
+            return error_response(rid, 503, "unavailable", "the database is unavailable; retry shortly",
+                                  headers={"Retry-After": "1"})
+        log.exception("database error request_id=%s", rid)
+        return error_response(rid, 500, "internal", f"internal error; quote request id {rid}")
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        rid = request_id_of(request)
+        log.exception("unhandled error request_id=%s path=%s", rid, request.url.path)
+        return error_response(rid, 500, "internal", f"internal error; quote request id {rid}")
+
+
+def _is_unavailable(exc: DBAPIError) -> bool:
+    text = str(exc.orig).lower()
+    return any(s in text for s in ("connection", "could not connect", "server closed", "database is locked",
+                                   "terminating connection", "timeout"))

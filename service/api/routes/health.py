@@ -1,0 +1,32 @@
+"""Liveness and readiness."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from sqlalchemy.exc import SQLAlchemyError
+
+from service import migrate
+from service.api.deps import SettingsDep
+from service.errors import Unavailable
+from service.schemas import ErrorResponse, HealthRead
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz", response_model=HealthRead)
+def healthz() -> HealthRead:
+    """The process is up."""
+    return HealthRead(status="ok")
+
+
+@router.get("/readyz", response_model=HealthRead, responses={503: {"model": ErrorResponse}})
+def readyz(request: Request, settings: SettingsDep) -> HealthRead:
+    """The database answers and its schema is at the migrations' head."""
+    try:
+        current, head = migrate.schema_status(settings, request.app.state.engine)
+    except SQLAlchemyError as exc:
+        raise Unavailable(f"database unreachable: {type(exc).__name__}", headers={"Retry-After": "1"}) from None
+    if current != head:
+        raise Unavailable(f"schema at {current or 'nothing'}, expected {head}: run `pricecast migrate`",
+                          details={"schema_revision": current, "head_revision": head})
+    return HealthRead(status="ready", schema_revision=current, head_revision=head)

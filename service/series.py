@@ -1,0 +1,163 @@
+"""Price series: store uploads (merge or replace), list, read and delete. Functions flush, never commit."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Literal
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from service.db import utcnow
+from service.errors import NotFound
+from service.tables import PRICE_COLUMNS, PricePoint, Ticker
+from service.uploads import ParsedUpload
+
+Mode = Literal["merge", "replace"]
+
+
+@dataclass
+class UploadReport:
+    ticker: str
+    rows_received: int
+    rows_inserted: int = 0
+    rows_updated: int = 0
+    rows_unchanged: int = 0
+    rows_deleted: int = 0
+    first_date: date | None = None
+    last_date: date | None = None
+    revision: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+
+def find_ticker(session: Session, *, symbol: str) -> Ticker | None:
+    """Return the ticker row, or None."""
+    return session.scalar(select(Ticker).where(Ticker.symbol == symbol))
+
+
+def get_ticker(session: Session, *, symbol: str) -> Ticker:
+    """Return the ticker row or raise NotFound."""
+    ticker = find_ticker(session, symbol=symbol)
+    if ticker is None:
+        raise NotFound(f"ticker {symbol!r} not found; upload prices with POST /series/{symbol}",
+                       details={"ticker": symbol})
+    return ticker
+
+
+def _ensure_ticker(session: Session, symbol: str) -> Ticker:
+    """Get or create the ticker row and hold its write lock until the unit of work ends."""
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    now = utcnow()
+    session.execute(
+        insert(Ticker).values(symbol=symbol, revision=0, created_at=now, updated_at=now)
+        .on_conflict_do_nothing(index_elements=["symbol"])
+    )
+    # A no-op UPDATE takes the row lock (Postgres) / write lock (SQLite): uploads to one
+    # ticker are serialised, so the read-compare-write below cannot interleave.
+    session.execute(update(Ticker).where(Ticker.symbol == symbol).values(revision=Ticker.revision))
+    return session.scalars(
+        select(Ticker).where(Ticker.symbol == symbol).execution_options(populate_existing=True)
+    ).one()
+
+
+def store_prices(session: Session, *, symbol: str, upload: ParsedUpload, mode: Mode = "merge") -> UploadReport:
+    """Merge (or replace) a validated upload into a ticker's series and report what changed."""
+    ticker = _ensure_ticker(session, symbol)
+    present = tuple(upload.columns)
+    report = UploadReport(ticker=symbol, rows_received=upload.rows_received, warnings=list(upload.warnings))
+    query = select(PricePoint.date, *(getattr(PricePoint, c) for c in PRICE_COLUMNS)).where(
+        PricePoint.ticker_id == ticker.id
+    )
+    if mode == "merge" and upload.dates:
+        query = query.where(PricePoint.date.between(upload.dates[0], upload.dates[-1]))
+    stored = {row[0]: row[1:] for row in session.execute(query)}
+    col_pos = {c: i for i, c in enumerate(PRICE_COLUMNS)}
+    inserts: list[dict] = []
+    updates: list[dict] = []
+    for i, day in enumerate(upload.dates):
+        new = {c: upload.columns[c][i] for c in present}
+        old = stored.pop(day, None)
+        if old is None:
+            inserts.append({"ticker_id": ticker.id, "date": day, **new})
+            continue
+        if mode == "replace":
+            new = {c: new.get(c) for c in PRICE_COLUMNS}
+        if any(old[col_pos[c]] != v for c, v in new.items()):
+            updates.append({"ticker_id": ticker.id, "date": day, **new})
+        else:
+            report.rows_unchanged += 1
+    if inserts:
+        if mode == "replace":
+            inserts = [{c: None for c in PRICE_COLUMNS} | row for row in inserts]
+        _insert_rows(session, inserts)
+    if updates:
+        session.execute(update(PricePoint), updates)
+    if mode == "replace" and stored:
+        session.execute(delete(PricePoint).where(PricePoint.ticker_id == ticker.id,
+                                                 PricePoint.date.in_(list(stored))))
+        report.rows_deleted = len(stored)
+    report.rows_inserted, report.rows_updated = len(inserts), len(updates)
+    if inserts or updates or report.rows_deleted:
+        ticker.revision += 1
+        ticker.updated_at = utcnow()
+    session.flush()
+    report.revision = ticker.revision
+    if upload.dates:
+        report.first_date, report.last_date = upload.dates[0], upload.dates[-1]
+    return report
+
+
+def _insert_rows(session: Session, rows: list[dict]) -> None:
+    """Bulk insert: one executemany (insertmanyvalues) per distinct key set."""
+    by_keys: dict[tuple, list[dict]] = {}
+    for row in rows:
+        by_keys.setdefault(tuple(row), []).append(row)
+    for group in by_keys.values():
+        session.execute(PricePoint.__table__.insert(), group)
+
+
+@dataclass
+class SeriesSummary:
+    ticker: str
+    rows: int
+    first_date: date | None
+    last_date: date | None
+    revision: int
+
+
+def list_series(session: Session) -> list[SeriesSummary]:
+    """Summaries of every ticker, by symbol."""
+    query = (
+        select(Ticker.symbol, func.count(PricePoint.date), func.min(PricePoint.date),
+               func.max(PricePoint.date), Ticker.revision)
+        .outerjoin(PricePoint, PricePoint.ticker_id == Ticker.id)
+        .group_by(Ticker.id)
+        .order_by(Ticker.symbol)
+    )
+    return [SeriesSummary(*row) for row in session.execute(query)]
+
+
+def list_prices(session: Session, *, symbol: str, start: date | None = None, end: date | None = None,
+                limit: int | None = None) -> list[PricePoint]:
+    """Prices of one ticker, ascending; `limit` keeps the latest N."""
+    ticker = get_ticker(session, symbol=symbol)
+    query = select(PricePoint).where(PricePoint.ticker_id == ticker.id)
+    if start is not None:
+        query = query.where(PricePoint.date >= start)
+    if end is not None:
+        query = query.where(PricePoint.date <= end)
+    query = query.order_by(PricePoint.date.desc())
+    if limit is not None:
+        query = query.limit(limit)
+    return list(reversed(session.scalars(query).all()))
+
+
+def delete_series(session: Session, *, symbol: str) -> None:
+    """Remove a ticker and everything that belongs to it."""
+    ticker = get_ticker(session, symbol=symbol)
+    session.execute(delete(PricePoint).where(PricePoint.ticker_id == ticker.id))
+    session.execute(delete(Ticker).where(Ticker.id == ticker.id))
+    session.flush()

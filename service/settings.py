@@ -1,0 +1,65 @@
+"""One Settings object, read from PRICECAST_* environment variables, built once and passed down."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class SettingsError(ValueError):
+    """A setting has a bad value; the message names the environment variable."""
+
+
+class Settings(BaseSettings):
+    """pricecast configuration. Every field maps to PRICECAST_<FIELD> in the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="PRICECAST_", extra="ignore")
+
+    data_dir: Path = Path("./var")
+    database_url: str | None = None
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    max_upload_bytes: int = Field(50 * 1024 * 1024, ge=1024)
+    max_upload_rows: int = Field(200_000, ge=1)
+    series_page_default: int = Field(10_000, ge=1)
+    series_page_max: int = Field(100_000, ge=1)
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("sqlite", "postgresql")):
+            raise ValueError(f"{value!r}: must start with sqlite:// or postgresql+psycopg://")
+        return value
+
+    @property
+    def db_url(self) -> str:
+        """The database URL: the setting, or a SQLite file under the data directory."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'pricecast.db').resolve()}"
+
+    @property
+    def is_embedded(self) -> bool:
+        """True when running on the default SQLite file (it migrates itself at start)."""
+        return self.database_url is None
+
+    @property
+    def checkpoint_dir(self) -> Path:
+        return self.data_dir / "checkpoints"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build Settings from the environment, turning validation errors into one clear message."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            field = str(err["loc"][0]) if err["loc"] else "?"
+            problems.append(f"PRICECAST_{field.upper()}={err.get('input')!r}: {err['msg']}")
+        raise SettingsError("bad setting: " + "; ".join(problems)) from None
