@@ -1,0 +1,162 @@
+"""Checkpoints: the only place that writes or reads weights.
+
+One self-contained file per model: safetensors holding the net's tensors and the calibration
+pool, with the JSON metadata (format version, config, scaler statistics, data range and hash,
+metrics with baselines, library versions, the weights' sha256) in the safetensors header under
+the key "pricecast". No pickle: torch.load is never used. Writes are atomic (temp file in the
+same directory, fsync, rename), and the same TrainResult always gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import struct
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import safetensors
+import torch
+from safetensors.torch import load as st_load
+from safetensors.torch import save as st_save
+
+from models.calibration import Calibration
+from models.errors import CheckpointError, ConfigError
+from models.lstm import LSTMConfig, PriceLSTM
+from models.predict import Predictor
+from models.train import TrainResult
+from models.windows import Scaler
+
+FORMAT = "pricecast.lstm"
+FORMAT_VERSION = 1
+META_KEY = "pricecast"
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """sha256 hex digest of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def weights_sha256(tensors: dict[str, torch.Tensor]) -> str:
+    """sha256 over every tensor's name, dtype, shape and bytes, in name order."""
+    h = hashlib.sha256()
+    for name in sorted(tensors):
+        t = tensors[name].detach().contiguous()
+        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
+        h.update(t.numpy().tobytes())
+    return h.hexdigest()
+
+
+def _tensors(result: TrainResult) -> dict[str, torch.Tensor]:
+    out = {f"net.{k}": v.detach().contiguous() for k, v in result.state_dict.items()}
+    out["calibration.z"] = torch.from_numpy(np.ascontiguousarray(result.calibration.z, dtype=np.float64))
+    return out
+
+
+def metadata(result: TrainResult, tensors: dict[str, torch.Tensor]) -> dict:
+    """The JSON metadata stored with the weights."""
+    return {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "config": result.config.to_dict(),
+        "seed": result.seed,
+        "price_field": result.price_field,
+        "data_start": result.data_start,
+        "data_end": result.data_end,
+        "n_rows": result.n_rows,
+        "data_sha256": result.data_sha256,
+        "holdout_days": result.holdout_days,
+        "scaler": {"center": result.scaler.center, "scale": result.scaler.scale,
+                   "clip": result.scaler.clip, "mean": result.scaler.mean},
+        "calibration": {"alpha": result.calibration.alpha, "pool_size": int(result.calibration.z.size)},
+        "metrics": result.metrics,
+        "history": result.history,
+        "train_seconds": result.train_seconds,
+        "windows_per_second": result.windows_per_second,
+        "weights_sha256": weights_sha256(tensors),
+        "versions": {"torch": torch.__version__, "numpy": np.__version__,
+                     "safetensors": safetensors.__version__, "python": platform.python_version()},
+    }
+
+
+def save(path: str | os.PathLike, result: TrainResult) -> str:
+    """Write the checkpoint atomically to path; return the file's sha256."""
+    path = Path(path)
+    tensors = _tensors(result)
+    meta = json.dumps(metadata(result, tensors), sort_keys=True)
+    data = st_save(tensors, metadata={META_KEY: meta})
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+    return hashlib.sha256(data).hexdigest()
+
+
+def read_metadata(data: bytes) -> dict:
+    """Parse the JSON metadata from a checkpoint's bytes; CheckpointError if it is not one."""
+    try:
+        (n,) = struct.unpack("<Q", data[:8])
+        header = json.loads(data[8 : 8 + n])
+        meta = json.loads(header["__metadata__"][META_KEY])
+    except (struct.error, ValueError, KeyError, TypeError) as exc:
+        raise CheckpointError(f"checkpoint header: not a pricecast safetensors file ({exc.__class__.__name__})") from exc
+    if meta.get("format") != FORMAT or meta.get("format_version") != FORMAT_VERSION:
+        raise CheckpointError(
+            f"format={meta.get('format')!r} version={meta.get('format_version')!r}: "
+            f"unknown checkpoint format (this code reads {FORMAT!r} version {FORMAT_VERSION})"
+        )
+    return meta
+
+
+def load(path: str | os.PathLike, *, expected_sha256: str | None = None) -> Predictor:
+    """Read and verify a checkpoint; return its Predictor. CheckpointError on any mismatch."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise CheckpointError(f"path={str(path)!r}: cannot read checkpoint ({exc.strerror})") from exc
+    if expected_sha256 is not None:
+        actual = hashlib.sha256(data).hexdigest()
+        if actual != expected_sha256.lower():
+            raise CheckpointError(f"sha256={actual}: file does not match the expected {expected_sha256}")
+    meta = read_metadata(data)
+    try:
+        tensors = st_load(data)
+    except Exception as exc:  # safetensors raises its own error types for truncated/garbled data
+        raise CheckpointError(f"path={str(path)!r}: corrupt tensor data ({exc})") from exc
+    if weights_sha256(tensors) != meta.get("weights_sha256"):
+        raise CheckpointError(f"weights_sha256={meta.get('weights_sha256')!r}: stored weights do not match their hash")
+    try:
+        config = LSTMConfig.from_dict(meta["config"])
+        net = PriceLSTM(config)
+        net.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("net.")})
+        scaler = Scaler(**meta["scaler"])
+        calibration = Calibration(alpha=float(meta["calibration"]["alpha"]), z=tensors["calibration.z"].numpy())
+    except (ConfigError, KeyError, RuntimeError, TypeError) as exc:
+        raise CheckpointError(f"path={str(path)!r}: metadata does not match the weights ({exc})") from exc
+    return Predictor(
+        config=config,
+        net=net,
+        scaler=scaler,
+        calibration=calibration,
+        price_field=meta["price_field"],
+        metrics=meta["metrics"],
+        data_end=meta["data_end"],
+    )
