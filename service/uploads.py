@@ -55,7 +55,7 @@ class _Errors:
 
 def normalise_ticker(symbol: str) -> str:
     """Validate a ticker symbol and return it upper-cased."""
-    if not isinstance(symbol, str) or not TICKER_RE.match(symbol):
+    if not isinstance(symbol, str) or not TICKER_RE.fullmatch(symbol):
         raise InvalidInput(
             f"ticker={symbol!r}: must be 1-32 characters from letters, digits and .-^=_, "
             "starting with a letter, digit or ^",
@@ -65,7 +65,7 @@ def normalise_ticker(symbol: str) -> str:
 
 
 def parse_date(text: str) -> date:
-    match = DATE_RE.match(text.strip())
+    match = DATE_RE.fullmatch(text.strip())
     if not match:
         raise ValueError("not an ISO date (YYYY-MM-DD)")
     year, month, day = (int(g) for g in match.groups())
@@ -228,7 +228,7 @@ def parse_csv(data: bytes, *, max_rows: int, with_ticker: bool = False) -> dict[
         ticker = ""
         if with_ticker:
             raw = fields[index["ticker"]].strip()
-            if not TICKER_RE.match(raw):
+            if not TICKER_RE.fullmatch(raw):
                 errors.add(line_start, "ticker", raw, "not a valid ticker symbol")
                 continue
             ticker = raw.upper()

@@ -58,12 +58,12 @@ async def _read_body(request: Request) -> tuple[str, bytes | object]:
     """Return ("csv", bytes) or ("json", parsed object) from a CSV, multipart or JSON body."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type == "multipart/form-data":
-        form = await request.form()
-        files = [v for v in form.values() if hasattr(v, "read")]
-        if not files:
-            raise InvalidInput("multipart upload has no file part; send the CSV as a field named 'file'",
-                               details={"field": "file"})
-        return "csv", await files[0].read()
+        async with request.form(max_part_size=request.app.state.settings.max_upload_bytes) as form:
+            files = [v for v in form.values() if hasattr(v, "read")]
+            if not files:
+                raise InvalidInput("multipart upload has no file part; send the CSV as a field named 'file'",
+                                   details={"field": "file"})
+            return "csv", await files[0].read()
     body = await request.body()
     if content_type == "application/json" or content_type.endswith("+json"):
         try:

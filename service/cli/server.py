@@ -1,0 +1,49 @@
+"""`pricecast serve` and `pricecast migrate`."""
+
+from __future__ import annotations
+
+import typer
+
+from service import migrate as migrations
+from service.cli.app import app, console, fail, settings_of
+
+
+@app.command()
+def serve(
+    ctx: typer.Context,
+    host: str = typer.Option(None, help="bind address (default PRICECAST_HOST, 127.0.0.1)"),
+    port: int = typer.Option(None, help="port (default PRICECAST_PORT, 8000)"),
+) -> None:
+    """Start the HTTP API.
+
+    Example: pricecast serve --port 8000
+    """
+    import uvicorn
+
+    from service.api import SchemaBehind, check_schema, create_app
+
+    settings = settings_of(ctx).model_copy(update={k: v for k, v in {"host": host, "port": port}.items() if v})
+    try:
+        check_schema(settings)
+    except SchemaBehind as exc:
+        fail(str(exc), hint="run `pricecast migrate` against this database, then start again")
+    except Exception as exc:  # noqa: BLE001 - a start-up failure is one readable line
+        fail(f"cannot open the database {settings.db_url.split('@')[-1]}: {exc}",
+             hint="check PRICECAST_DATABASE_URL and that the server is running")
+    console.print(f"pricecast serving on http://{settings.host}:{settings.port}  (API docs: /docs)", highlight=False)
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
+                log_level=settings.log_level, timeout_graceful_shutdown=30)
+
+
+@app.command()
+def migrate(ctx: typer.Context, revision: str = typer.Argument("head", help="target revision")) -> None:
+    """Upgrade the database schema to head (or to REVISION).
+
+    Example: PRICECAST_DATABASE_URL=postgresql+psycopg://postgres@127.0.0.1/pricecast pricecast migrate
+    """
+    settings = settings_of(ctx)
+    try:
+        migrations.upgrade(settings, revision)
+    except Exception as exc:  # noqa: BLE001
+        fail(f"migration failed: {exc}", hint="check PRICECAST_DATABASE_URL")
+    console.print(f"database at revision {migrations.head_revision(settings) if revision == 'head' else revision}")
