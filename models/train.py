@@ -21,6 +21,7 @@ from models.calibration import Calibration, fit_alpha
 from models.errors import ConfigError, InsufficientData, TrainingFailed, TrainingStopped
 from models.evaluate import backtest
 from models.lstm import LSTMConfig, PriceLSTM
+from models.optim import Adam
 from models.predict import Predictor
 from models.windows import Scaler, check_prices, ewma_sigma, log_returns
 
@@ -205,7 +206,7 @@ def train(
 
 def _fit(net, config, x_train, y_train, x_val, y_val, gen, on_epoch):
     """The epoch loop: shuffled whole-tensor batches, clipping, early stopping on val loss."""
-    opt = torch.optim.Adam(net.parameters(), lr=config.lr)
+    opt = Adam(net.parameters(), lr=config.lr)
     n = x_train.shape[0]
     history: list[dict] = []
     best_loss, best_epoch, best_state, stale, seen = float("inf"), 0, None, 0, 0
@@ -217,7 +218,7 @@ def _fit(net, config, x_train, y_train, x_val, y_val, gen, on_epoch):
         for i in range(0, n, config.batch_size):
             idx = order[i : i + config.batch_size]
             _, loss = net(x_train[idx], y_train[idx])
-            opt.zero_grad(set_to_none=True)
+            opt.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(net.parameters(), config.grad_clip)
             opt.step()

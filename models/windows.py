@@ -34,7 +34,7 @@ def check_prices(prices: np.ndarray, *, name: str = "prices") -> np.ndarray:
     bad = ~np.isfinite(p) | (p <= 0)
     if bad.any():
         i = int(np.argmax(bad))
-        raise ConfigError(f"{name}[{i}]={p[i]!r}: prices must be finite and positive")
+        raise ConfigError(f"{name}[{i}]={float(p[i])!r}: prices must be finite and positive")
     return p
 
 

@@ -1,0 +1,81 @@
+import json
+import struct
+
+import numpy as np
+import pytest
+
+from models import checkpoints
+from models.errors import CheckpointError
+from models.predict import Predictor
+
+
+def test_round_trip_gives_the_same_forecasts(tiny_result, tiny_prices, tmp_path):
+    path = tmp_path / "m.safetensors"
+    sha = checkpoints.save(path, tiny_result)
+    assert sha == checkpoints.file_sha256(path)
+    assert [p.name for p in tmp_path.iterdir()] == ["m.safetensors"]  # no temp file left
+    loaded = checkpoints.load(path, expected_sha256=sha)
+    original = Predictor.from_result(tiny_result)
+    assert loaded.predict(tiny_prices, levels=(80, 95, 99)) == original.predict(tiny_prices, levels=(80, 95, 99))
+    assert loaded.config == tiny_result.config and loaded.price_field == "adj_close"
+    assert loaded.metrics == json.loads(json.dumps(tiny_result.metrics)) and loaded.data_end == "d0399"
+    assert checkpoints.save(tmp_path / "again.safetensors", tiny_result) == sha  # deterministic bytes
+
+
+def test_metadata_describes_the_model(tiny_result, tmp_path):
+    path = tmp_path / "m.safetensors"
+    checkpoints.save(path, tiny_result)
+    meta = checkpoints.read_metadata(path.read_bytes())
+    assert meta["format_version"] == 1 and meta["data_sha256"] == tiny_result.data_sha256
+    assert {"torch", "numpy", "safetensors"} <= set(meta["versions"])
+    assert meta["scaler"]["scale"] == tiny_result.scaler.scale and len(meta["weights_sha256"]) == 64
+
+
+def test_refuses_a_wrong_expected_hash(tiny_result, tmp_path):
+    path = tmp_path / "m.safetensors"
+    checkpoints.save(path, tiny_result)
+    with pytest.raises(CheckpointError, match="does not match the expected"):
+        checkpoints.load(path, expected_sha256="0" * 64)
+
+
+def test_refuses_flipped_weight_bytes(tiny_result, tmp_path):
+    path = tmp_path / "m.safetensors"
+    checkpoints.save(path, tiny_result)
+    data = bytearray(path.read_bytes())
+    data[-3] ^= 0x01  # inside the tensor data
+    path.write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match="weights_sha256"):
+        checkpoints.load(path)
+
+
+@pytest.mark.parametrize("damage", ["truncate", "garbage", "empty", "missing"])
+def test_refuses_corrupt_files(tiny_result, tmp_path, damage):
+    path = tmp_path / "m.safetensors"
+    checkpoints.save(path, tiny_result)
+    data = path.read_bytes()
+    if damage == "truncate":
+        path.write_bytes(data[: len(data) // 2])
+    elif damage == "garbage":
+        path.write_bytes(b"\x80\x04not a checkpoint at all")
+    elif damage == "empty":
+        path.write_bytes(b"")
+    else:
+        path.unlink()
+    with pytest.raises(CheckpointError):
+        checkpoints.load(path)
+
+
+def test_refuses_an_unknown_format_version(tiny_result, tmp_path):
+    path = tmp_path / "m.safetensors"
+    checkpoints.save(path, tiny_result)
+    data = path.read_bytes()
+    (n,) = struct.unpack("<Q", data[:8])
+    header = json.loads(data[8 : 8 + n])
+    meta = json.loads(header["__metadata__"]["pricecast"])
+    meta["format_version"] = 99
+    header["__metadata__"]["pricecast"] = json.dumps(meta)
+    raw = json.dumps(header).encode()
+    raw += b" " * (-len(raw) % 8)
+    path.write_bytes(struct.pack("<Q", len(raw)) + raw + data[8 + n :])
+    with pytest.raises(CheckpointError, match="version=99"):
+        checkpoints.load(path)

@@ -1,0 +1,22 @@
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_models_imports_only_torch_numpy_and_the_standard_library():
+    code = (
+        "import sys, models, models.lstm, models.windows, models.train, models.evaluate, "
+        "models.calibration, models.predict, models.checkpoints, models.errors\n"
+        "bad = [m for m in ('service', 'pandas', 'sqlalchemy', 'fastapi', 'pydantic', 'pickle') if m in sys.modules]\n"
+        "print(','.join(bad))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    # torch itself imports pickle; models/ must not use it, which the source check below covers.
+    assert out.stdout.strip() in ("", "pickle")
+    for path in (ROOT / "models").glob("*.py"):
+        text = path.read_text()
+        assert "import pickle" not in text and "torch.load(" not in text, path
+        for name in ("pandas", "service", "sqlalchemy", "fastapi", "pydantic"):
+            assert f"import {name}" not in text and f"from {name}" not in text, (path, name)
