@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from itertools import repeat
 from datetime import date
 from typing import Literal
 
@@ -74,27 +75,35 @@ def store_prices(session: Session, *, symbol: str, upload: ParsedUpload, mode: M
     if mode == "merge" and upload.dates:
         query = query.where(PricePoint.date.between(upload.dates[0], upload.dates[-1]))
     stored = {row[0]: row[1:] for row in session.execute(query)}
-    col_pos = {c: i for i, c in enumerate(PRICE_COLUMNS)}
-    inserts: list[dict] = []
-    updates: list[dict] = []
-    for i, day in enumerate(upload.dates):
-        new = {c: upload.columns[c][i] for c in present}
-        old = stored.pop(day, None)
-        if old is None:
-            inserts.append({"ticker_id": ticker.id, "date": day, **new})
-            continue
-        if mode == "replace":
-            new = {c: new.get(c) for c in PRICE_COLUMNS}
-        if any(old[col_pos[c]] != v for c, v in new.items()):
-            updates.append({"ticker_id": ticker.id, "date": day, **new})
-        else:
-            report.rows_unchanged += 1
+    # In replace mode every column is written: what the upload lacks becomes null.
+    written = present if mode == "merge" else PRICE_COLUMNS
+    values = [upload.columns.get(c) or [None] * len(upload.dates) for c in written]
+    positions = [PRICE_COLUMNS.index(c) for c in written]
+    inserts: list[int] = []
+    updates: list[int] = []
+    if not stored:
+        inserts = list(range(len(upload.dates)))
+    else:
+        for i, day in enumerate(upload.dates):
+            old = stored.pop(day, None)
+            if old is None:
+                inserts.append(i)
+            elif any(old[p] != col[i] for p, col in zip(positions, values, strict=True)):
+                updates.append(i)
+            else:
+                report.rows_unchanged += 1
+    days = list(map(_date_param(session), upload.dates))
     if inserts:
-        if mode == "replace":
-            inserts = [{c: None for c in PRICE_COLUMNS} | row for row in inserts]
-        _insert_rows(session, inserts)
+        names = ("ticker_id", "date", *written)
+        sql = f"INSERT INTO price_point ({', '.join(names)}) VALUES ({', '.join(_marks(session, len(names)))})"
+        rows = list(zip(repeat(ticker.id), days, *values))
+        _executemany(session, sql, rows if len(inserts) == len(rows) else [rows[i] for i in inserts])
     if updates:
-        session.execute(update(PricePoint), updates)
+        marks = _marks(session, len(written) + 2)
+        sets = ", ".join(f"{c} = {m}" for c, m in zip(written, marks, strict=False))
+        sql = f"UPDATE price_point SET {sets} WHERE ticker_id = {marks[-2]} AND date = {marks[-1]}"
+        rows = list(zip(*values, repeat(ticker.id), days))
+        _executemany(session, sql, [rows[i] for i in updates])
     if mode == "replace" and stored:
         session.execute(delete(PricePoint).where(PricePoint.ticker_id == ticker.id,
                                                  PricePoint.date.in_(list(stored))))
@@ -110,13 +119,22 @@ def store_prices(session: Session, *, symbol: str, upload: ParsedUpload, mode: M
     return report
 
 
-def _insert_rows(session: Session, rows: list[dict]) -> None:
-    """Bulk insert: one executemany (insertmanyvalues) per distinct key set."""
-    by_keys: dict[tuple, list[dict]] = {}
-    for row in rows:
-        by_keys.setdefault(tuple(row), []).append(row)
-    for group in by_keys.values():
-        session.execute(PricePoint.__table__.insert(), group)
+# Bulk writes go straight to the driver's executemany: SQLAlchemy's per-row parameter
+# processing cost more than the database itself for 10,000-row uploads (bench/ingest.py).
+def _marks(session: Session, n: int) -> list[str]:
+    mark = "?" if session.get_bind().dialect.paramstyle == "qmark" else "%s"
+    return [mark] * n
+
+
+def _date_param(session: Session):
+    if session.get_bind().dialect.name == "sqlite":
+        return date.isoformat  # the text form SQLAlchemy's SQLite Date type stores
+    return lambda d: d
+
+
+def _executemany(session: Session, sql: str, rows: list[tuple]) -> None:
+    session.flush()
+    session.connection().exec_driver_sql(sql, rows)
 
 
 @dataclass

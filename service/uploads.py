@@ -9,7 +9,10 @@ import math
 import re
 from dataclasses import dataclass, field
 from datetime import date
+from collections.abc import Iterator
 from typing import Any
+
+import numpy as np
 
 from service.errors import InvalidInput
 from service.tables import PRICE_COLUMNS
@@ -36,21 +39,22 @@ class _Errors:
     def __init__(self, key: str) -> None:
         self.key = key  # "line" for files, "index" for JSON points
         self.rows: list[dict[str, Any]] = []
-        self.count = 0
 
-    def add(self, where: int, column: str, value: Any, reason: str) -> None:
-        self.count += 1
-        if len(self.rows) < MAX_LISTED_ERRORS:
-            self.rows.append({self.key: where, "column": column, "value": value, "reason": reason})
+    def add(self, where: int, column: str | None, value: Any, reason: str) -> None:
+        self.rows.append({self.key: where, "column": column, "value": value, "reason": reason})
 
     def raise_if_any(self) -> None:
-        if self.count:
-            first = self.rows[0]
-            raise InvalidInput(
-                f"{self.count} invalid value(s); first at {self.key} {first[self.key]}, "
-                f"column {first['column']!r}: {first['reason']}; nothing was stored",
-                details={"rows": self.rows, "omitted": self.count - len(self.rows)},
-            )
+        if not self.rows:
+            return
+        order = {c: i for i, c in enumerate(("date", *PRICE_COLUMNS))}
+        self.rows.sort(key=lambda r: (r[self.key], order.get(r["column"], -1)))
+        first = self.rows[0]
+        listed = self.rows[:MAX_LISTED_ERRORS]
+        raise InvalidInput(
+            f"{len(self.rows)} invalid value(s); first at {self.key} {first[self.key]}, "
+            f"column {first['column']!r}: {first['reason']}; nothing was stored",
+            details={"rows": listed, "omitted": len(self.rows) - len(listed)},
+        )
 
 
 def normalise_ticker(symbol: str) -> str:
@@ -97,62 +101,104 @@ def _number(raw: Any, column: str) -> float | int | None:
             raise ValueError("must be >= 0")
         if value != int(value) or value > VOLUME_MAX:
             raise ValueError("must be a whole number below 2^63")
-        return int(value)
+        return int(raw) if isinstance(raw, int) else int(value)
     if value <= 0:
         raise ValueError("must be > 0")
     return value
 
 
-class _RowCollector:
-    """Accumulates validated rows of one ticker, folding exact repeats of a date."""
+def _fast_column(cells: list, column: str) -> list | None:
+    """Vectorised conversion of an all-text column; None when any cell needs the careful path."""
+    if not isinstance(cells, tuple):  # CSV columns arrive as tuples of text; JSON needs the careful path
+        return None
+    try:
+        arr = np.array(cells, dtype=np.int64 if column == "volume" else np.float64)
+    except (ValueError, OverflowError):
+        if all(not c.strip() for c in cells):
+            return [None] * len(cells)
+        return None
+    if column == "volume":
+        return arr.tolist() if (arr >= 0).all() else None
+    return arr.tolist() if (np.isfinite(arr).all() and (arr > 0).all()) else None
 
-    def __init__(self, present: tuple[str, ...]) -> None:
-        self.present = present
-        self.by_date: dict[date, tuple[int, tuple]] = {}
-        self.received = 0
-        self.warnings: list[str] = []
 
-    def add(self, errors: _Errors, where: int, raw_date: Any, cells: dict[str, Any]) -> None:
-        self.received += 1
-        ok = True
+_ISO_LINES = re.compile(r"(?:\d{4}-\d{2}-\d{2}\n)*\d{4}-\d{2}-\d{2}")
+
+
+def _dates(raw: list, wheres: list[int], errors: _Errors, bad: set[int]) -> list[date | None]:
+    if isinstance(raw, tuple) and _ISO_LINES.fullmatch("\n".join(raw)):
         try:
-            if not isinstance(raw_date, str):
+            return list(map(date.fromisoformat, raw))
+        except ValueError:
+            pass  # e.g. 2024-02-30: the loop below names the row
+    out: list[date | None] = []
+    for i, text in enumerate(raw):
+        try:
+            if isinstance(text, str) and len(text) == 10 and text[4] == "-" and text[7] == "-":
+                out.append(date.fromisoformat(text))
+                continue
+            if not isinstance(text, str):
                 raise ValueError("not an ISO date (YYYY-MM-DD)")
-            day = parse_date(raw_date)
+            out.append(parse_date(text))
         except ValueError as exc:
-            errors.add(where, "date", raw_date, str(exc) if "ISO" in str(exc) else f"invalid date: {exc}")
-            ok = False
-        values = []
-        for column in self.present:
-            try:
-                value = _number(cells.get(column), column)
-                if value is None and column == "close":
-                    raise ValueError("required")
-            except ValueError as exc:
-                errors.add(where, column, cells.get(column), str(exc))
-                ok = False
-                value = None
-            values.append(value)
-        if not ok:
-            return
-        row = tuple(values)
-        seen = self.by_date.get(day)
-        if seen is None:
-            self.by_date[day] = (where, row)
-        elif seen[1] == row:
-            self.warnings.append(f"{day}: repeated with identical values at {errors.key} {where}; folded")
-        else:
-            errors.add(where, "date", raw_date, f"duplicate date with different values (first at {errors.key} {seen[0]})")
+            reason = str(exc) if "ISO" in str(exc) else f"invalid date: {exc}"
+            if isinstance(text, str) and not DATE_RE.fullmatch(text.strip()):
+                reason = "not an ISO date (YYYY-MM-DD)"
+            errors.add(wheres[i], "date", text, reason)
+            bad.add(i)
+            out.append(None)
+    return out
 
-    def result(self) -> ParsedUpload:
-        days = sorted(self.by_date)
-        columns: dict[str, list] = {c: [] for c in self.present}
-        for day in days:
-            for column, value in zip(self.present, self.by_date[day][1], strict=True):
-                columns[column].append(value)
-        upload = ParsedUpload(days, columns, self.received, list(self.warnings))
-        upload.warnings.extend(series_warnings(upload))
-        return upload
+
+def _column(raw: list, column: str, wheres: list[int], errors: _Errors, bad: set[int]) -> list:
+    fast = _fast_column(raw, column)
+    if fast is not None and not (column == "close" and fast and fast[0] is None):
+        return fast
+    out = []
+    for i, cell in enumerate(raw):
+        try:
+            value = _number(cell, column)
+            if value is None and column == "close":
+                raise ValueError("required")
+        except ValueError as exc:
+            errors.add(wheres[i], column, cell, str(exc))
+            bad.add(i)
+            value = None
+        out.append(value)
+    return out
+
+
+def _build(wheres: list[int], raw_dates: list, raw_cols: dict[str, list], errors: _Errors) -> ParsedUpload:
+    """Validate column by column (vectorised when clean), fold exact repeats, sort by date."""
+    bad: set[int] = set()
+    days = _dates(raw_dates, wheres, errors, bad)
+    cols = {c: _column(cells, c, wheres, errors, bad) for c, cells in raw_cols.items()}
+    warnings: list[str] = []
+    first_at: dict[date, int] = {}
+    keep: list[int] = []
+    for i, day in enumerate(days):
+        if i in bad:
+            continue
+        j = first_at.get(day)
+        if j is None:
+            first_at[day] = i
+            keep.append(i)
+        elif all(col[i] == col[j] for col in cols.values()):
+            warnings.append(f"{day}: repeated with identical values at {errors.key} {wheres[i]}; folded")
+        else:
+            errors.add(wheres[i], "date", raw_dates[i],
+                       f"duplicate date with different values (first at {errors.key} {wheres[j]})")
+    if any(days[a] > days[b] for a, b in zip(keep, keep[1:], strict=False)):
+        keep.sort(key=days.__getitem__)
+    if len(keep) == len(days):
+        upload = ParsedUpload(days, cols, len(days), warnings)  # type: ignore[arg-type]
+        if keep != list(range(len(days))):
+            upload.dates = [days[i] for i in keep]  # type: ignore[misc]
+            upload.columns = {c: [v[i] for i in keep] for c, v in cols.items()}
+    else:
+        upload = ParsedUpload([days[i] for i in keep], {c: [v[i] for i in keep] for c, v in cols.items()},  # type: ignore[misc]
+                              len(days), warnings)
+    return upload
 
 
 def _decode(data: bytes) -> str:
@@ -192,58 +238,87 @@ def parse_csv(data: bytes, *, max_rows: int, with_ticker: bool = False) -> dict[
     if not text.strip():
         raise InvalidInput("the upload is empty: expected a CSV header line and at least one row",
                            details={"rows": [], "omitted": 0})
-    reader = csv.reader(io.StringIO(text, newline=""))
+    simple = '"' not in text
+    lines = text.splitlines() if simple else []
+    records = enumerate((line.split(",") for line in lines), start=1) if simple else _csv_records(text)
     try:
-        header = next(reader)
+        _, header = next(records)
     except csv.Error as exc:
         raise InvalidInput(f"line 1: unreadable CSV header: {exc}", details={"rows": [], "omitted": 0}) from None
     names = _header(header, with_ticker=with_ticker)
     present = tuple(c for c in PRICE_COLUMNS if c in names)
     index = {n: i for i, n in enumerate(names)}
-    unknown = [h for h, n in zip(header, names, strict=True) if n not in index or n not in (*PRICE_COLUMNS, "date", "ticker")]
+    unknown = [h for h, n in zip(header, names, strict=True) if n not in (*PRICE_COLUMNS, "date", "ticker")]
     warnings = [f"unknown column {h!r} ignored" for h in unknown]
     errors = _Errors("line")
-    collectors: dict[str, _RowCollector] = {}
+    date_at, ticker_at = index["date"], index.get("ticker")
+    col_at = [(c, index[c]) for c in present]
+    width = len(names)
+    body = [line.split(",") for line in lines[1:]] if simple and ticker_at is None else []
+    if body and len(body) <= max_rows and all(map(width.__eq__, map(len, body))):
+        # Fast path (one ticker, no quotes, no blank or ragged lines): row i is on line i + 2.
+        buckets: dict[str, tuple] = {"": (range(2, len(body) + 2), body)}
+        rows = len(body)
+    else:
+        buckets, rows = _bucket_records(records, width, ticker_at, max_rows, errors)
+    if rows == 0 and not errors.rows:
+        raise InvalidInput("the upload has a header but no data rows", details={"rows": [], "omitted": 0})
+    result = {}
+    for ticker, (wheres, bucket_rows) in buckets.items():
+        by_column = list(zip(*bucket_rows, strict=True))
+        result[ticker] = _build(wheres, by_column[date_at], {c: by_column[at] for c, at in col_at}, errors)
+    errors.raise_if_any()
+    for upload in result.values():
+        upload.warnings[:0] = warnings
+        upload.warnings.extend(series_warnings(upload))
+    return result
+
+
+def _bucket_records(records: Iterator[tuple[int, list[str]]], width: int, ticker_at: int | None, max_rows: int,
+                    errors: _Errors) -> tuple[dict[str, tuple[list[int], list[list[str]]]], int]:
+    """Group rows by ticker ("" without a ticker column), skipping blank lines and naming ragged ones."""
+    buckets: dict[str, tuple[list[int], list[list[str]]]] = {}
     rows = 0
-    line = 1
+    line_start = 1
     while True:
         try:
-            fields = next(reader)
+            line_start, fields = next(records)
         except StopIteration:
             break
         except csv.Error as exc:
-            errors.add(reader.line_num, None, None, f"unreadable CSV: {exc}")
+            errors.add(line_start + 1, None, None, f"unreadable CSV: {exc}")
             break
-        line_start = line + 1
-        line = reader.line_num
-        if not fields or all(not f.strip() for f in fields):
+        if not fields or (len(fields) == 1 and not fields[0].strip()):
             continue
         rows += 1
         if rows > max_rows:
             raise InvalidInput(f"too many rows: more than max_upload_rows={max_rows}; split the upload",
                                details={"rows": [], "omitted": 0, "limit": max_rows})
-        if len(fields) != len(names):
-            errors.add(line_start, None, ",".join(fields)[:200], f"expected {len(names)} fields, got {len(fields)}")
+        if len(fields) != width:
+            errors.add(line_start, None, ",".join(fields)[:200], f"expected {width} fields, got {len(fields)}")
             continue
         ticker = ""
-        if with_ticker:
-            raw = fields[index["ticker"]].strip()
+        if ticker_at is not None:
+            raw = fields[ticker_at].strip()
             if not TICKER_RE.fullmatch(raw):
                 errors.add(line_start, "ticker", raw, "not a valid ticker symbol")
                 continue
             ticker = raw.upper()
-        collector = collectors.get(ticker)
-        if collector is None:
-            collector = collectors[ticker] = _RowCollector(present)
-        cells = {c: fields[index[c]] for c in present}
-        collector.add(errors, line_start, fields[index["date"]], cells)
-    errors.raise_if_any()
-    if rows == 0:
-        raise InvalidInput("the upload has a header but no data rows", details={"rows": [], "omitted": 0})
-    result = {t: c.result() for t, c in collectors.items()}
-    for upload in result.values():
-        upload.warnings[:0] = warnings
-    return result
+        bucket = buckets.get(ticker)
+        if bucket is None:
+            bucket = buckets[ticker] = ([], [])
+        bucket[0].append(line_start)
+        bucket[1].append(fields)
+    return buckets, rows
+
+
+def _csv_records(text: str) -> Iterator[tuple[int, list[str]]]:
+    """Rows of a CSV with quoted fields, each numbered by the physical line it starts on."""
+    reader = csv.reader(io.StringIO(text, newline=""))
+    line = 0
+    for fields in reader:
+        yield line + 1, fields
+        line = reader.line_num
 
 
 def parse_points(payload: Any, *, max_rows: int) -> ParsedUpload:
@@ -264,21 +339,26 @@ def parse_points(payload: Any, *, max_rows: int) -> ParsedUpload:
     present = tuple(c for c in PRICE_COLUMNS if c in keys or c == "close")
     unknown = sorted(str(k) for k in keys - {"date", *PRICE_COLUMNS})
     errors = _Errors("index")
-    collector = _RowCollector(present)
+    wheres, raw_dates, raw_cols = [], [], {c: [] for c in present}
     for i, point in enumerate(points):
         if not isinstance(point, dict):
             errors.add(i, None, point if isinstance(point, str | int | float | None) else str(point)[:200],
                        "expected an object with date and close")
             continue
-        collector.add(errors, i, point.get("date"), point)
+        wheres.append(i)
+        raw_dates.append(point.get("date"))
+        for c in present:
+            raw_cols[c].append(point.get(c))
+    upload = _build(wheres, raw_dates, raw_cols, errors)
     errors.raise_if_any()
-    upload = collector.result()
     upload.warnings[:0] = [f"unknown field {k!r} ignored" for k in unknown]
+    upload.warnings.extend(series_warnings(upload))
     return upload
 
 
 SPLIT_RATIOS = {2.0: "2:1", 3.0: "3:1", 1.5: "3:2", 4.0: "4:1", 5.0: "5:1", 10.0: "10:1",
                 0.5: "1:2", 1 / 3: "1:3", 2 / 3: "2:3", 0.25: "1:4", 0.2: "1:5", 0.1: "1:10"}
+_SPLITS = np.array(list(SPLIT_RATIOS))
 MAX_WARNINGS_PER_KIND = 20
 
 
@@ -294,16 +374,14 @@ def series_warnings(upload: ParsedUpload) -> list[str]:
         out += _capped([f"{d}: high below low" for d in bad], "high-below-low rows")
     adj = upload.columns.get("adj_close")
     if adj is None or all(v is None for v in adj):
-        closes = upload.columns["close"]
+        closes = np.asarray(upload.columns["close"], dtype=np.float64)
+        ratios = closes[:-1] / closes[1:]
         hits = []
-        for i in range(1, len(closes)):
-            ratio = closes[i - 1] / closes[i]
-            for split, name in SPLIT_RATIOS.items():
-                if abs(ratio / split - 1) < 0.02:
-                    hits.append(f"{days[i]}: close moved {closes[i - 1]:g} -> {closes[i]:g}, "
-                                f"close to a {name} split; the series looks unadjusted for a split "
-                                "(upload adj_close, or adjusted prices)")
-                    break
+        for i in np.flatnonzero(np.abs(ratios[:, None] / _SPLITS[None, :] - 1).min(axis=1) < 0.02) + 1:
+            name = SPLIT_RATIOS[_SPLITS[np.abs(ratios[i - 1] / _SPLITS - 1).argmin()]]
+            hits.append(f"{days[i]}: close moved {closes[i - 1]:g} -> {closes[i]:g}, "
+                        f"close to a {name} split; the series looks unadjusted for a split "
+                        "(upload adj_close, or adjusted prices)")
         out += _capped(hits, "split-like moves")
     return out
 
