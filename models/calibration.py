@@ -11,7 +11,7 @@ residuals. P(up) = P(mu + sigma * z > 0) under the same empirical distribution.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -44,6 +44,7 @@ class Calibration:
 
     alpha: float
     z: np.ndarray  # sorted, float64
+    _bounds: dict[int, tuple[float, float]] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @classmethod
     def fit(cls, *, alpha: float, actual: np.ndarray, mu: np.ndarray, sigma: np.ndarray) -> Calibration:
@@ -62,9 +63,11 @@ class Calibration:
         """(level, lower z, upper z) of each central interval, ascending by level."""
         out = []
         for level in check_levels(levels):
-            tail = (1.0 - level / 100.0) / 2.0
-            lo, hi = np.quantile(self.z, [tail, 1.0 - tail])
-            out.append((level, float(lo), float(hi)))
+            if level not in self._bounds:  # the pool never changes: np.quantile was 40% of predict()
+                tail = (1.0 - level / 100.0) / 2.0
+                lo, hi = np.quantile(self.z, [tail, 1.0 - tail])
+                self._bounds[level] = (float(lo), float(hi))
+            out.append((level, *self._bounds[level]))
         return out
 
     def prob_up(self, mu: np.ndarray, sigma: np.ndarray) -> np.ndarray:
