@@ -91,6 +91,22 @@ def default_pipeline(prices: np.ndarray) -> dict:
             "coverage_95": m["coverage_95"]}
 
 
+def predict_latency(prices: np.ndarray, n: int = 2000) -> None:
+    """Single-ticker predict() and predict_many() latency for the default network."""
+    import timeit
+
+    from models.predict import Predictor, predict_many
+
+    predictor = Predictor.from_result(train(prices, LSTMConfig(), seed=0))
+    for threads in (torch.get_num_threads(), 1):
+        torch.set_num_threads(threads)
+        single = timeit.timeit(lambda: predictor.predict(prices), number=n) / n
+        loop = timeit.timeit(lambda: [predictor.predict(prices) for _ in range(100)], number=10) / 10
+        many = timeit.timeit(lambda: predict_many([predictor] * 100, [prices] * 100), number=10) / 10
+        print(f"predict, {threads} thread(s): {1e6 * single:.0f} us per call; 100 tickers: loop "
+              f"{1e3 * loop:.1f} ms, predict_many {1e3 * many:.1f} ms ({loop / many:.1f}x)")
+
+
 COLD = """
 import time, tempfile, sys, numpy as np, csv
 t0 = time.perf_counter()
@@ -132,6 +148,7 @@ def main() -> None:
               f"{d['seconds'] / rec['seconds']:.3f} of the recipe's {args.recipe_epochs}-epoch training "
               f"(goal <= 0.2); RMSE {d['rmse_ratio']:.4f}x persistence, coverage "
               f"{d['coverage_80']:.3f}/{d['coverage_95']:.3f}")
+    predict_latency(prices)
     out = subprocess.run([sys.executable, "-c", COLD, str(args.csv)], capture_output=True, text=True, check=True)
     imports, work = (float(v) for v in out.stdout.split())
     print(f"default, fresh process: import {imports:.2f}s, read+train+backtest+save {work:.2f}s = "
