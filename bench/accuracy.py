@@ -96,11 +96,40 @@ def ar1(seed: int, show: bool) -> None:
           f"({verdict(coverage_ok(m))}); train {result.train_seconds:.2f}s")
 
 
+SWEEP = [
+    dict(window=30, hidden_size=32, layers=1),
+    dict(window=20, hidden_size=16, layers=1),
+    dict(window=60, hidden_size=32, layers=1),
+    dict(window=30, hidden_size=64, layers=1),
+    dict(window=60, hidden_size=50, layers=2),
+]
+
+
+def sweep(path: Path, seeds: list[int]) -> None:
+    """Right-sizing: accuracy and training time of a few sizes, same protocol and seeds."""
+    with path.open(newline="") as f:
+        spx_prices = np.array([float(r["close"]) for r in csv.DictReader(f)])
+    series = {"SPX": spx_prices, "AR(1)": ar1_prices(seed=0)}
+    print("\nsize sweep (mean over seeds %s)" % seeds)
+    for overrides in SWEEP:
+        cells = []
+        for name, prices in series.items():
+            runs = [train(prices, LSTMConfig(**overrides), seed=s) for s in seeds]
+            ratio = np.mean([r.metrics["rmse"] / r.metrics["persistence_rmse"] for r in runs])
+            secs = np.mean([r.train_seconds for r in runs])
+            cov = np.mean([r.metrics["coverage_80"] for r in runs])
+            cells.append(f"{name} rmse/persistence {ratio:.4f} cov80 {cov:.3f} train {secs:.2f}s")
+        print(f"{overrides}: " + " | ".join(cells))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--csv", type=Path, default=DEFAULT_CSV)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--sweep", action="store_true", help="also compare a few network sizes")
     args = ap.parse_args()
+    if args.sweep:
+        sweep(args.csv, args.seeds)
     for i, seed in enumerate(args.seeds):
         spx(args.csv, seed, show=i == 0)
     for i, seed in enumerate(args.seeds):
