@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -62,20 +62,20 @@ class TrainResult:
     calibration: Calibration
     best_epoch: int = 0
     holdout_days: int = 0
-    extra: dict = field(default_factory=dict)
 
 
 @dataclass
 class Split:
-    train_end: int  # first validation target (price index)
-    test_start: int  # first test target
+    """Target price indices: train [window_start, train_end), val [train_end, test_start), test [test_start, n)."""
+
+    window_start: int  # first trainable target: window + 1
+    train_end: int
+    test_start: int
     n: int
 
     @property
     def train_windows(self) -> int:
         return self.train_end - self.window_start
-
-    window_start: int = 0  # first trainable target: window + 1
 
 
 def split(n: int, config: LSTMConfig) -> Split:
