@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import DateTime, Engine, MetaData, TypeDecorator, create_engine, event
@@ -69,6 +70,22 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(bind=engine, expire_on_commit=False)
+
+
+def unlink_after_commit(session: Session, paths: list[Path]) -> None:
+    """Delete these files once the session's transaction commits (never if it rolls back)."""
+    session.info.setdefault("unlink_after_commit", []).extend(paths)
+
+
+@event.listens_for(Session, "after_commit")
+def _unlink_files(session: Session) -> None:
+    for path in session.info.pop("unlink_after_commit", []):
+        Path(path).unlink(missing_ok=True)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_files(session: Session, _previous: Any) -> None:
+    session.info.pop("unlink_after_commit", None)
 
 
 @contextmanager

@@ -61,3 +61,11 @@ ERROR_CODES: dict[str, int] = {
     "unavailable": 503,
     "internal": 500,
 }
+
+
+class QueueFull(PricecastError):
+    status_code = 429
+    code = "queue_full"
+
+
+ERROR_CODES["queue_full"] = 429

@@ -5,7 +5,10 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, PlainSerializer
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
+
+from models.lstm import BOUNDS
+from service.reports import comparison
 
 UTCTimestamp = Annotated[
     datetime,
@@ -80,3 +83,114 @@ class HealthRead(BaseModel):
     status: str
     schema_revision: str | None = None
     head_revision: str | None = None
+
+
+class TrainRequest(BaseModel):
+    """Optional training parameters; anything left out takes the core's measured default."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    window: int | None = Field(None, ge=BOUNDS["window"][0], le=BOUNDS["window"][1])
+    hidden_size: int | None = Field(None, ge=BOUNDS["hidden_size"][0], le=BOUNDS["hidden_size"][1])
+    layers: int | None = Field(None, ge=BOUNDS["layers"][0], le=BOUNDS["layers"][1])
+    dropout: float | None = Field(None, ge=BOUNDS["dropout"][0], le=BOUNDS["dropout"][1])
+    epochs: int | None = Field(None, ge=BOUNDS["epochs"][0], le=BOUNDS["epochs"][1])
+    patience: int | None = Field(None, ge=BOUNDS["patience"][0], le=BOUNDS["patience"][1])
+    batch_size: int | None = Field(None, ge=BOUNDS["batch_size"][0], le=BOUNDS["batch_size"][1])
+    lr: float | None = Field(None, ge=BOUNDS["lr"][0], le=BOUNDS["lr"][1])
+    seed: int | None = Field(None, ge=0, le=2**31 - 1)
+
+    def params(self) -> dict:
+        return self.model_dump(exclude_none=True)
+
+
+class JobRead(BaseModel):
+    id: int
+    ticker: str
+    status: str
+    params: dict
+    progress: dict
+    history: list[dict]
+    attempts: int
+    cancel_requested: bool
+    error: str | None
+    message: str | None
+    worker_id: str | None
+    model_version: int | None
+    created_at: UTCTimestamp
+    started_at: UTCTimestamp | None
+    heartbeat_at: UTCTimestamp | None
+    finished_at: UTCTimestamp | None
+
+    @classmethod
+    def of(cls, job: Any) -> JobRead:
+        return cls(id=job.id, ticker=job.ticker.symbol, status=job.status, params=job.params, progress=job.progress,
+                   history=job.history, attempts=job.attempts, cancel_requested=job.cancel_requested,
+                   error=job.error, message=job.message, worker_id=job.worker_id,
+                   model_version=job.model_version.version if job.model_version is not None else None,
+                   created_at=job.created_at, started_at=job.started_at, heartbeat_at=job.heartbeat_at,
+                   finished_at=job.finished_at)
+
+
+class JobListRead(BaseModel):
+    jobs: list[JobRead]
+
+
+class BulkTrainRequest(BaseModel):
+    """Exactly one of tickers, all or stale."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tickers: list[str] | None = Field(None, min_length=1)
+    all: bool | None = None
+    stale: bool | None = None
+    params: TrainRequest | None = None
+
+
+class TickerError(BaseModel):
+    ticker: str
+    code: str
+    message: str
+
+
+class BulkTrainRead(BaseModel):
+    jobs: list[JobRead]
+    errors: list[TickerError]
+
+
+class ModelRead(BaseModel):
+    ticker: str
+    version: int
+    status: str
+    price_field: str
+    config: dict
+    seed: int
+    data_start: date | None
+    data_end: date | None
+    n_rows: int
+    metrics: dict
+    comparison: dict
+    promotion: str | None
+    job_id: int | None
+    checkpoint_sha256: str
+    trained_at: UTCTimestamp
+
+    @classmethod
+    def of(cls, row: Any) -> ModelRead:
+        return cls(ticker=row.ticker.symbol, version=row.version, status=row.status, price_field=row.price_field,
+                   config=row.config, seed=row.seed, data_start=row.data_start, data_end=row.data_end,
+                   n_rows=row.n_rows, metrics=row.metrics, comparison=comparison(row.metrics),
+                   promotion=row.promotion, job_id=row.job_id, checkpoint_sha256=row.checkpoint_sha256,
+                   trained_at=row.trained_at)
+
+
+class ModelListRead(BaseModel):
+    models: list[ModelRead]
+
+
+class BacktestRead(BaseModel):
+    ticker: str
+    version: int
+    price_field: str
+    comparison: dict
+    points: list[dict]

@@ -7,10 +7,12 @@ from itertools import repeat
 from datetime import date
 from typing import Literal
 
+import numpy as np
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from models.windows import choose_price_field
 from service.db import utcnow
 from service.errors import NotFound
 from service.tables import PRICE_COLUMNS, PricePoint, Ticker
@@ -179,3 +181,27 @@ def delete_series(session: Session, *, symbol: str) -> None:
     session.execute(delete(PricePoint).where(PricePoint.ticker_id == ticker.id))
     session.execute(delete(Ticker).where(Ticker.id == ticker.id))
     session.flush()
+
+
+@dataclass
+class PriceArray:
+    """One ticker's modelled prices: ascending ISO dates and the chosen price field."""
+
+    dates: list[str]
+    prices: np.ndarray
+    price_field: str
+
+
+def load_price_array(session: Session, *, ticker_id: int, price_field: str | None = None,
+                     limit: int | None = None) -> PriceArray:
+    """Read a ticker's prices; choose adj_close when every row has it, else close (unless given)."""
+    query = (select(PricePoint.date, PricePoint.close, PricePoint.adj_close)
+             .where(PricePoint.ticker_id == ticker_id).order_by(PricePoint.date.desc()))
+    if limit is not None:
+        query = query.limit(limit)
+    rows = session.execute(query).all()[::-1]
+    close = np.array([r[1] for r in rows], dtype=np.float64)
+    adj = np.array([np.nan if r[2] is None else r[2] for r in rows], dtype=np.float64)
+    field = price_field or choose_price_field({"close": close, "adj_close": adj})
+    prices = adj if field == "adj_close" else close
+    return PriceArray([r[0].isoformat() for r in rows], prices, field)

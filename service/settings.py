@@ -29,6 +29,30 @@ class Settings(BaseSettings):
     series_page_default: int = Field(10_000, ge=1)
     series_page_max: int = Field(100_000, ge=1)
 
+    # Jobs: the queue, workers and their limits
+    queue_url: str | None = None
+    embedded_worker: bool = True
+    torch_threads: int = Field(1, ge=1, le=256)
+    job_heartbeat_timeout: float = Field(60.0, gt=0)
+    job_reap_interval: float = Field(10.0, gt=0)
+    job_max_attempts: int = Field(3, ge=1, le=100)
+    job_timeout: float = Field(3600.0, gt=0)
+    max_queued_jobs: int = Field(1000, ge=1)
+    max_bulk_tickers: int = Field(1000, ge=1)
+    jobs_page_max: int = Field(500, ge=1)
+
+    # Model registry
+    promotion_policy: Literal["better", "always"] = "better"
+    keep_versions: int = Field(5, ge=0, le=1000)
+    retrain_after: int | None = Field(None, ge=1)
+
+    @field_validator("queue_url")
+    @classmethod
+    def _check_queue_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("sqlite://", "redis://", "rediss://")):
+            raise ValueError(f"{value!r}: must start with sqlite:// or redis://")
+        return value
+
     @field_validator("database_url")
     @classmethod
     def _check_url(cls, value: str | None) -> str | None:
@@ -51,6 +75,15 @@ class Settings(BaseSettings):
     @property
     def checkpoint_dir(self) -> Path:
         return self.data_dir / "checkpoints"
+
+    @property
+    def queue(self) -> str:
+        """The job queue URL: the setting, or an embedded SQLite file under the data directory."""
+        return self.queue_url or f"sqlite:///{(self.data_dir / 'queue.db').resolve()}"
+
+    @property
+    def heartbeat_interval(self) -> float:
+        return max(0.2, min(self.job_heartbeat_timeout / 4, 10.0))
 
 
 def load_settings(**overrides: object) -> Settings:

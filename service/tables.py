@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, Date, Double, ForeignKey, Integer, String
+from sqlalchemy import JSON, BigInteger, Boolean, Date, Double, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from service.db import Base, UTCDateTime, utcnow
@@ -46,3 +46,62 @@ class PricePoint(Base):
 
 
 PRICE_COLUMNS = ("open", "high", "low", "close", "adj_close", "volume")
+
+
+class TrainingJob(Base):
+    """One training request. This row, not the queue, is the source of truth for its state."""
+
+    __tablename__ = "training_job"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ticker_id: Mapped[int] = mapped_column(ForeignKey("ticker.id", ondelete="CASCADE"), index=True)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    params: Mapped[dict] = mapped_column(JSON, default=dict)
+    progress: Mapped[dict] = mapped_column(JSON, default=dict)
+    history: Mapped[list] = mapped_column(JSON, default=list)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    priority: Mapped[int] = mapped_column(Integer, default=0)
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    error: Mapped[str | None] = mapped_column(Text)
+    message: Mapped[str | None] = mapped_column(Text)
+    worker_id: Mapped[str | None] = mapped_column(String(200))
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    model_version_id: Mapped[int | None] = mapped_column(ForeignKey("model_version.id", ondelete="SET NULL"))
+
+    ticker: Mapped[Ticker] = relationship(lazy="joined")
+    model_version: Mapped[ModelVersion | None] = relationship(foreign_keys=[model_version_id], lazy="joined")
+
+
+class ModelVersion(Base):
+    """A trained model of one ticker: where its checkpoint is, its hash, config and metrics."""
+
+    __tablename__ = "model_version"
+    __table_args__ = (UniqueConstraint("ticker_id", "version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ticker_id: Mapped[int] = mapped_column(ForeignKey("ticker.id", ondelete="CASCADE"), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))
+    checkpoint_path: Mapped[str] = mapped_column(String(500))
+    checkpoint_sha256: Mapped[str] = mapped_column(String(64))
+    config: Mapped[dict] = mapped_column(JSON)
+    price_field: Mapped[str] = mapped_column(String(16))
+    data_start: Mapped[date | None] = mapped_column(Date)
+    data_end: Mapped[date | None] = mapped_column(Date)
+    n_rows: Mapped[int] = mapped_column(Integer)
+    data_revision: Mapped[int] = mapped_column(Integer)
+    metrics: Mapped[dict] = mapped_column(JSON)
+    backtest: Mapped[list] = mapped_column(JSON)
+    seed: Mapped[int] = mapped_column(Integer)
+    job_id: Mapped[int | None] = mapped_column(Integer)
+    promotion: Mapped[str | None] = mapped_column(Text)
+    trained_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    ticker: Mapped[Ticker] = relationship(lazy="joined")
+
+
+JOB_STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
+MODEL_STATUSES = ("active", "candidate", "retired", "broken")

@@ -11,10 +11,12 @@ from fastapi import FastAPI
 from service import migrate
 from service.api.errors import install_error_handlers
 from service.api.middleware import BodyLimitMiddleware, RequestIdMiddleware
-from service.api.routes import health, series
+from service.api.routes import health, jobs, models, series
 from service.db import make_engine, make_sessionmaker
+from service.jobs import JobQueue
 from service.schemas import ErrorResponse
 from service.settings import Settings
+from service.worker import EmbeddedWorker, Reaper
 
 log = logging.getLogger("pricecast")
 
@@ -45,8 +47,21 @@ def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         check_schema(settings)
-        yield
-        app.state.engine.dispose()
+        background: EmbeddedWorker | Reaper
+        if settings.embedded_worker:
+            background = EmbeddedWorker(settings)
+            app.state.queue = background.queue
+        else:
+            app.state.queue = JobQueue(settings)
+            background = Reaper(settings, app.state.queue)
+        background.start()
+        log.info("job queue %s; embedded worker %s", settings.queue.split("@")[-1],
+                 "on" if settings.embedded_worker else "off")
+        try:
+            yield
+        finally:
+            background.stop()
+            app.state.engine.dispose()
 
     app = FastAPI(
         title="pricecast",
@@ -64,4 +79,6 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(RequestIdMiddleware)
     app.include_router(health.router)
     app.include_router(series.router)
+    app.include_router(jobs.router)
+    app.include_router(models.router)
     return app

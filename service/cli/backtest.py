@@ -84,7 +84,8 @@ def render(out: dict, console: Console) -> None:
     console.print(
         f"skill_rmse {out['skill_rmse']:+.4f} | {verdict} | price field {out['price_field']} | "
         f"train {out['train_seconds']:.2f}s, total {out['total_seconds']:.2f}s, "
-        f"{out['windows_per_second']:,.0f} windows/s, best epoch {out['best_epoch']}/{out['epochs_run']}"
+        f"{out['windows_per_second']:,.0f} windows/s, best epoch {out['best_epoch']}/{out['epochs_run']}",
+        highlight=False,
     )
 
 

@@ -11,7 +11,9 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
+from service import registry, retraining
 from service import series as series_domain
+from service.api.routes.jobs import enqueue
 from service.api.deps import SessionDep, SettingsDep
 from service.errors import InvalidInput
 from service.schemas import (
@@ -90,7 +92,12 @@ async def upload_series(ticker: str, request: Request, settings: SettingsDep, mo
         upload = _parse_one(kind, body, settings.max_upload_rows)
         with request.app.state.sessionmaker() as session:
             report = series_domain.store_prices(session, symbol=symbol, upload=upload, mode=mode)
+            retrain = retraining.maybe_retrain(session, settings=settings, symbol=symbol) if report.revision else None
             session.commit()
+            if retrain is not None:
+                enqueue(request, session, [retrain])
+                report.warnings.append(f"queued retraining job {retrain.id}: the active model is "
+                                       f">= PRICECAST_RETRAIN_AFTER={settings.retrain_after} points behind")
         return UploadReportRead.model_validate(report)
 
     return await run_in_threadpool(work)
@@ -151,8 +158,10 @@ def get_series(
 
 
 @router.delete("/series/{ticker}", status_code=204, responses={404: _ERRORS[404], 422: _ERRORS[422], 503: _ERRORS[503]})
-def delete_series(ticker: str, session: SessionDep) -> Response:
-    """Remove a ticker and everything that belongs to it."""
-    series_domain.delete_series(session, symbol=normalise_ticker(ticker))
+def delete_series(ticker: str, session: SessionDep, settings: SettingsDep) -> Response:
+    """Remove a ticker and everything that belongs to it: prices, jobs, models and checkpoint files."""
+    symbol = normalise_ticker(ticker)
+    registry.delete_checkpoints(session, settings=settings, ticker_id=series_domain.get_ticker(session, symbol=symbol).id)
+    series_domain.delete_series(session, symbol=symbol)
     session.commit()
     return Response(status_code=204)

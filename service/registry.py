@@ -1,0 +1,171 @@
+"""The per-ticker model registry: register versions, promote, retain, activate, mark broken."""
+
+from __future__ import annotations
+
+import logging
+from datetime import date
+from pathlib import Path
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from models import checkpoints
+from models.errors import CheckpointError, InsufficientData
+from models.evaluate import score
+from models.predict import Predictor
+from models.train import TrainResult
+from service.db import unlink_after_commit
+from service.errors import Conflict, NotFound
+from service.series import PriceArray, get_ticker, load_price_array
+from service.settings import Settings
+from service.tables import ModelVersion, Ticker
+
+log = logging.getLogger("pricecast.registry")
+MIN_COMPARE_DAYS = 20
+
+
+def checkpoint_file(settings: Settings, version: ModelVersion) -> Path:
+    """Absolute path of a version's checkpoint (stored relative to the data directory)."""
+    return settings.data_dir / version.checkpoint_path
+
+
+def list_models(session: Session, *, symbol: str) -> list[ModelVersion]:
+    """Every version of a ticker, newest first."""
+    ticker = get_ticker(session, symbol=symbol)
+    return list(session.scalars(select(ModelVersion).where(ModelVersion.ticker_id == ticker.id)
+                                .order_by(ModelVersion.version.desc())))
+
+
+def get_model(session: Session, *, symbol: str, version: int) -> ModelVersion:
+    """One version of a ticker, or NotFound."""
+    ticker = get_ticker(session, symbol=symbol)
+    row = session.scalar(select(ModelVersion).where(ModelVersion.ticker_id == ticker.id,
+                                                    ModelVersion.version == version))
+    if row is None:
+        raise NotFound(f"{symbol} has no model version {version}; list them with GET /series/{symbol}/models",
+                       details={"ticker": symbol, "version": version})
+    return row
+
+
+def find_active(session: Session, *, ticker_id: int) -> ModelVersion | None:
+    """The active version of a ticker, or None."""
+    return session.scalar(select(ModelVersion).where(ModelVersion.ticker_id == ticker_id,
+                                                     ModelVersion.status == "active"))
+
+
+def activate_model(session: Session, *, symbol: str, version: int) -> ModelVersion:
+    """Make a version active (rollback or manual promotion); the previous active one is retired."""
+    row = get_model(session, symbol=symbol, version=version)
+    if row.status == "broken":
+        raise Conflict(f"{symbol} version {version} is broken (its checkpoint failed its hash check); "
+                       "train a new version", details={"ticker": symbol, "version": version, "status": row.status})
+    _set_active(session, row)
+    row.promotion = f"activated by hand (was {row.status})" if row.status != "active" else row.promotion
+    session.flush()
+    return row
+
+
+def _set_active(session: Session, row: ModelVersion) -> None:
+    session.execute(update(ModelVersion).where(ModelVersion.ticker_id == row.ticker_id,
+                                               ModelVersion.status == "active", ModelVersion.id != row.id)
+                    .values(status="retired"))
+    row.status = "active"
+    # The ticker's revision keys forecast caches: a new active model must invalidate them too.
+    session.execute(update(Ticker).where(Ticker.id == row.ticker_id).values(revision=Ticker.revision + 1))
+
+
+def mark_broken(session: Session, *, version: ModelVersion, reason: str) -> None:
+    """Record that a version's checkpoint failed verification; it is never served again."""
+    log.error("model %s v%s is broken: %s", version.ticker.symbol, version.version, reason)
+    was_active = version.status == "active"
+    version.status = "broken"
+    version.promotion = f"broken: {reason}"
+    if was_active:
+        session.execute(update(Ticker).where(Ticker.id == version.ticker_id).values(revision=Ticker.revision + 1))
+    session.flush()
+
+
+def load_predictor(settings: Settings, version: ModelVersion) -> Predictor:
+    """Load and verify a version's checkpoint (CheckpointError when it fails)."""
+    return checkpoints.load(checkpoint_file(settings, version), expected_sha256=version.checkpoint_sha256)
+
+
+def _compare(settings: Settings, session: Session, active: ModelVersion, result: TrainResult,
+             data: PriceArray) -> tuple[bool, str]:
+    """Score both models on the latest days neither trained or early-stopped on."""
+    starts = [str(active.metrics.get("test_start")), str(result.metrics.get("test_start"))]
+    cutoff = max(starts)
+    first = next((i for i, d in enumerate(data.dates) if d >= cutoff), len(data.dates))
+    n_days = len(data.dates) - first
+    if n_days < MIN_COMPARE_DAYS:
+        return False, (f"not compared: only {n_days} days since {cutoff} are unseen by both models "
+                       f"(need {MIN_COMPARE_DAYS}); activate it by hand if you want it")
+    try:
+        old = load_predictor(settings, active)
+    except CheckpointError as exc:
+        mark_broken(session, version=active, reason=str(exc))
+        return True, f"promoted: the active version {active.version} is broken ({exc})"
+    new = Predictor.from_result(result)
+    try:
+        old_prices = data.prices if old.price_field == data.price_field else \
+            load_price_array(session, ticker_id=active.ticker_id, price_field=old.price_field).prices
+        old_score = score(old, old_prices, first)
+        new_score = score(new, data.prices, first)
+    except InsufficientData as exc:
+        return False, f"not compared: {exc}"
+    key = "rmse" if old.price_field == data.price_field else "skill_rmse"
+    better = new_score[key] <= old_score[key] if key == "rmse" else new_score[key] >= old_score[key]
+    verdict = "promoted" if better else "kept as candidate"
+    return better, (f"{verdict}: {key} {new_score[key]:.6g} vs active version {active.version} "
+                    f"{old_score[key]:.6g} on the {n_days} days from {data.dates[first]} "
+                    f"(persistence rmse {new_score['persistence_rmse']:.6g})")
+
+
+def register_model(session: Session, *, settings: Settings, ticker: Ticker, result: TrainResult,
+                   checkpoint_path: str, checkpoint_sha256: str, job_id: int | None,
+                   data: PriceArray, data_revision: int) -> ModelVersion:
+    """Add a version for a saved checkpoint, decide promotion, and apply retention."""
+    latest = session.scalar(select(ModelVersion.version).where(ModelVersion.ticker_id == ticker.id)
+                            .order_by(ModelVersion.version.desc()).limit(1)) or 0
+    row = ModelVersion(
+        ticker_id=ticker.id, version=latest + 1, status="candidate", checkpoint_path=checkpoint_path,
+        checkpoint_sha256=checkpoint_sha256, config=result.config.to_dict(), price_field=result.price_field,
+        data_start=date.fromisoformat(result.data_start) if result.data_start else None,
+        data_end=date.fromisoformat(result.data_end) if result.data_end else None,
+        n_rows=result.n_rows, data_revision=data_revision, metrics=result.metrics, backtest=result.backtest,
+        seed=result.seed, job_id=job_id,
+    )
+    session.add(row)
+    session.flush()
+    active = find_active(session, ticker_id=ticker.id)
+    if active is None:
+        promote, reason = True, "promoted: first model of this ticker"
+    elif settings.promotion_policy == "always":
+        promote, reason = True, "promoted: PRICECAST_PROMOTION_POLICY=always"
+    else:
+        promote, reason = _compare(settings, session, active, result, data)
+    row.promotion = reason
+    if promote:
+        _set_active(session, row)
+    session.flush()
+    apply_retention(session, settings=settings, ticker_id=ticker.id)
+    return row
+
+
+def apply_retention(session: Session, *, settings: Settings, ticker_id: int) -> list[int]:
+    """Keep the active version and the newest keep_versions others; delete the rest and their files."""
+    rows = session.scalars(select(ModelVersion).where(ModelVersion.ticker_id == ticker_id)
+                           .order_by(ModelVersion.version.desc())).all()
+    removed = [r for r in rows if r.status != "active"][settings.keep_versions:]
+    for row in removed:
+        session.delete(row)
+    session.flush()
+    # Files go after the commit: a crash leaves an orphan file, never a row without its file.
+    unlink_after_commit(session, [checkpoint_file(settings, r) for r in removed])
+    return [r.version for r in removed]
+
+
+def delete_checkpoints(session: Session, *, settings: Settings, ticker_id: int) -> None:
+    """Schedule every checkpoint file of a ticker for deletion when the transaction commits."""
+    paths = session.scalars(select(ModelVersion.checkpoint_path).where(ModelVersion.ticker_id == ticker_id)).all()
+    unlink_after_commit(session, [settings.data_dir / p for p in paths])

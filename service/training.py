@@ -1,0 +1,295 @@
+"""Training jobs: submit, run (the same code for the CLI, the embedded consumer and workers), cancel, reap."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import torch
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from models import checkpoints
+from models.errors import ConfigError, TrainingFailed, TrainingStopped
+from models.errors import InsufficientData as ModelInsufficientData
+from models.lstm import LSTMConfig
+from models.train import EpochInfo, min_rows, train
+from service.db import utcnow
+from service.errors import Conflict, InsufficientData, InvalidInput, NotFound, QueueFull
+from service.registry import register_model
+from service.series import get_ticker, load_price_array
+from service.settings import Settings
+from service.tables import PricePoint, Ticker, TrainingJob
+
+log = logging.getLogger("pricecast.jobs")
+TRAIN_FIELDS = ("window", "hidden_size", "layers", "dropout", "epochs", "patience", "batch_size", "lr")
+ACTIVE_STATUSES = ("queued", "running")
+PRIORITY_SINGLE, PRIORITY_BULK = 10, 0
+SEED_MAX = 2**31 - 1
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def parse_params(params: dict[str, Any] | None) -> tuple[LSTMConfig, int]:
+    """Validate training params against the core's bounds; return (config, seed)."""
+    params = dict(params or {})
+    unknown = sorted(set(params) - {*TRAIN_FIELDS, "seed"})
+    if unknown:
+        raise InvalidInput(f"{unknown[0]}: unknown training parameter; allowed: {', '.join((*TRAIN_FIELDS, 'seed'))}",
+                           details={"field": unknown[0]})
+    seed = params.pop("seed", 0)
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= SEED_MAX:
+        raise InvalidInput(f"seed={seed!r}: must be an integer between 0 and {SEED_MAX}",
+                           details={"field": "seed", "value": seed})
+    try:
+        config = LSTMConfig.from_dict(params).validate()
+    except ConfigError as exc:
+        field = str(exc).split("=", 1)[0]
+        raise InvalidInput(str(exc), details={"field": field, "value": params.get(field)}) from None
+    return config, seed
+
+
+def _lock_ticker(session: Session, ticker: Ticker) -> None:
+    session.execute(update(Ticker).where(Ticker.id == ticker.id).values(revision=Ticker.revision))
+
+
+def find_open_job(session: Session, *, ticker_id: int) -> TrainingJob | None:
+    """The queued or running job of a ticker, if any."""
+    return session.scalar(select(TrainingJob).where(TrainingJob.ticker_id == ticker_id,
+                                                    TrainingJob.status.in_(ACTIVE_STATUSES))
+                          .order_by(TrainingJob.id.desc()).limit(1))
+
+
+def submit_training(session: Session, *, settings: Settings, symbol: str, params: dict | None = None,
+                    priority: int = PRIORITY_SINGLE) -> tuple[TrainingJob, bool]:
+    """Queue a training job for a ticker; return (job, created). An open job is returned instead."""
+    ticker = get_ticker(session, symbol=symbol)
+    _lock_ticker(session, ticker)
+    existing = find_open_job(session, ticker_id=ticker.id)
+    if existing is not None:
+        return existing, False
+    config, seed = parse_params(params)
+    rows = session.scalar(select(func.count()).where(PricePoint.ticker_id == ticker.id)) or 0
+    needed = min_rows(config)
+    if rows < needed:
+        raise InsufficientData(
+            f"{symbol} has {rows} prices; window={config.window} with the default split "
+            f"(test 20%, validation 10% of the rest) needs at least {needed}",
+            details={"ticker": symbol, "needed": needed, "available": rows, "window": config.window})
+    queued = session.scalar(select(func.count()).where(TrainingJob.status == "queued")) or 0
+    if queued >= settings.max_queued_jobs:
+        raise QueueFull(f"{queued} jobs are queued (PRICECAST_MAX_QUEUED_JOBS={settings.max_queued_jobs}); "
+                        "retry when some have finished", details={"queued": queued}, headers={"Retry-After": "30"})
+    job = TrainingJob(ticker_id=ticker.id, status="queued", priority=priority, attempts=0, cancel_requested=False,
+                      params={**{k: getattr(config, k) for k in TRAIN_FIELDS}, "seed": seed},
+                      progress={"epoch": 0, "max_epochs": config.epochs}, history=[])
+    session.add(job)
+    session.flush()
+    return job, True
+
+
+def get_job(session: Session, *, job_id: int) -> TrainingJob:
+    """One job, or NotFound."""
+    job = session.get(TrainingJob, job_id)
+    if job is None:
+        raise NotFound(f"job {job_id} not found", details={"job_id": job_id})
+    return job
+
+
+def list_jobs(session: Session, *, symbol: str | None = None, status: str | None = None,
+              limit: int = 50) -> list[TrainingJob]:
+    """Jobs, newest first, optionally for one ticker and/or one status."""
+    query = select(TrainingJob).order_by(TrainingJob.id.desc()).limit(limit)
+    if symbol is not None:
+        query = query.where(TrainingJob.ticker_id == get_ticker(session, symbol=symbol).id)
+    if status is not None:
+        query = query.where(TrainingJob.status == status)
+    return list(session.scalars(query))
+
+
+def cancel_job(session: Session, *, job_id: int) -> TrainingJob:
+    """Cancel a queued job now, or ask a running one to stop at its next epoch."""
+    job = get_job(session, job_id=job_id)
+    if job.status == "queued":
+        job.status, job.finished_at, job.message = "cancelled", utcnow(), "cancelled before it started"
+    elif job.status == "running":
+        job.cancel_requested = True
+    else:
+        raise Conflict(f"job {job_id} is already {job.status}; only queued or running jobs can be cancelled",
+                       details={"job_id": job_id, "status": job.status})
+    session.flush()
+    return job
+
+
+class _Heartbeat(threading.Thread):
+    """Touch the job's heartbeat_at while it runs, so reapers know this worker is alive."""
+
+    def __init__(self, factory: sessionmaker[Session], job_id: int, attempt: int, interval: float) -> None:
+        super().__init__(name=f"heartbeat-{job_id}", daemon=True)
+        self.factory, self.job_id, self.attempt, self.interval = factory, job_id, attempt, interval
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopped.wait(self.interval):
+            try:
+                with self.factory() as s:
+                    s.execute(update(TrainingJob).where(TrainingJob.id == self.job_id, TrainingJob.status == "running",
+                                                        TrainingJob.attempts == self.attempt)
+                              .values(heartbeat_at=utcnow()))
+                    s.commit()
+            except Exception as exc:  # noqa: BLE001 - a missed beat is retried; the reaper decides
+                log.warning("heartbeat failed job_id=%s: %s", self.job_id, exc)
+
+
+def _finish(factory: sessionmaker[Session], job_id: int, attempt: int, **values: Any) -> bool:
+    """Set final fields if this attempt still owns the job; return whether it did."""
+    with factory() as s:
+        done = s.execute(update(TrainingJob).where(TrainingJob.id == job_id, TrainingJob.status == "running",
+                                                   TrainingJob.attempts == attempt)
+                         .values(finished_at=utcnow(), heartbeat_at=utcnow(), **values)).rowcount
+        s.commit()
+    return bool(done)
+
+
+def _release(factory: sessionmaker[Session], job_id: int, attempt: int) -> None:
+    """The worker is being stopped mid-job: age the heartbeat so the next reaper pass re-queues it."""
+    log.warning("job %s attempt %s interrupted; releasing it to the reaper", job_id, attempt)
+    try:
+        with factory() as s:
+            s.execute(update(TrainingJob).where(TrainingJob.id == job_id, TrainingJob.status == "running",
+                                                TrainingJob.attempts == attempt)
+                      .values(heartbeat_at=EPOCH, message="worker stopped mid-job; re-queued by the next reaper pass"))
+            s.commit()
+    except Exception as exc:  # noqa: BLE001 - the heartbeat timeout re-queues it anyway
+        log.warning("job %s: could not release: %s", job_id, exc)
+
+
+def run_training(settings: Settings, factory: sessionmaker[Session], *, job_id: int, worker_id: str,
+                 on_epoch: Callable[[EpochInfo], None] | None = None) -> str | None:
+    """Claim a queued job, train, save the checkpoint, register the version; return the final status."""
+    with factory() as s:
+        claimed = s.execute(update(TrainingJob).where(TrainingJob.id == job_id, TrainingJob.status == "queued")
+                            .values(status="running", attempts=TrainingJob.attempts + 1, worker_id=worker_id,
+                                    started_at=utcnow(), heartbeat_at=utcnow(), error=None,
+                                    cancel_requested=False)).rowcount
+        s.commit()
+        if not claimed:
+            log.info("job %s not claimed: no longer queued", job_id)
+            return None
+        job = s.get(TrainingJob, job_id)
+        attempt, ticker_id, symbol, params = job.attempts, job.ticker_id, job.ticker.symbol, dict(job.params)
+        data = load_price_array(s, ticker_id=ticker_id)
+        revision = job.ticker.revision
+    log.info("job %s started ticker=%s attempt=%s worker=%s", job_id, symbol, attempt, worker_id)
+    torch.set_num_threads(settings.torch_threads)
+    heartbeat = _Heartbeat(factory, job_id, attempt, settings.heartbeat_interval)
+    heartbeat.start()
+    started = time.monotonic()
+    history: list[dict] = []
+    stop_reason: list[str] = []
+
+    def epoch_done(info: EpochInfo) -> bool:
+        history.append({"epoch": info.epoch, "train_loss": info.train_loss, "val_loss": info.val_loss})
+        eta = info.elapsed_s / info.epoch * (info.max_epochs - info.epoch)
+        progress = {"epoch": info.epoch, "max_epochs": info.max_epochs, "train_loss": info.train_loss,
+                    "val_loss": info.val_loss, "elapsed_s": round(time.monotonic() - started, 3),
+                    "eta_s": round(eta, 3)}
+        with factory() as s:
+            owned = s.execute(update(TrainingJob).where(TrainingJob.id == job_id, TrainingJob.status == "running",
+                                                        TrainingJob.attempts == attempt)
+                              .values(progress=progress, history=list(history), heartbeat_at=utcnow())).rowcount
+            cancel = s.scalar(select(TrainingJob.cancel_requested).where(TrainingJob.id == job_id))
+            s.commit()
+        if on_epoch is not None:
+            on_epoch(info)
+        if not owned:
+            stop_reason.append("lost")
+        elif cancel:
+            stop_reason.append("cancel")
+        elif time.monotonic() - started > settings.job_timeout:
+            stop_reason.append("timeout")
+        return bool(stop_reason)
+
+    try:
+        config, seed = parse_params(params)
+        result = train(data.prices, config, seed=seed, dates=data.dates, price_field=data.price_field,
+                       on_epoch=epoch_done)
+        relative = f"checkpoints/t{ticker_id}-j{job_id}-a{attempt}.safetensors"
+        settings.checkpoint_dir.mkdir(parents=True, exist_ok=True)
+        sha = checkpoints.save(settings.data_dir / relative, result)
+        return _register(settings, factory, job_id=job_id, attempt=attempt, result=result, relative=relative,
+                         sha=sha, data=data, revision=revision, started=started)
+    except TrainingStopped:
+        reason = stop_reason[0] if stop_reason else "cancel"
+        if reason == "cancel":
+            _finish(factory, job_id, attempt, status="cancelled", message="cancelled while running; nothing registered")
+            return "cancelled"
+        if reason == "timeout":
+            _finish(factory, job_id, attempt, status="failed",
+                    error=f"exceeded PRICECAST_JOB_TIMEOUT={settings.job_timeout:g}s; nothing registered")
+            return "failed"
+        log.warning("job %s attempt %s lost ownership (re-queued elsewhere); stopping", job_id, attempt)
+        return None
+    except (InvalidInput, ModelInsufficientData, ConfigError, TrainingFailed) as exc:
+        _finish(factory, job_id, attempt, status="failed", error=str(getattr(exc, "message", exc)))
+        return "failed"
+    except OSError as exc:
+        _finish(factory, job_id, attempt, status="failed",
+                error=f"could not write the checkpoint under {settings.checkpoint_dir}: {exc.strerror or exc}")
+        return "failed"
+    except Exception as exc:
+        log.exception("job %s failed", job_id)
+        _finish(factory, job_id, attempt, status="failed", error=f"unexpected {type(exc).__name__}: {exc}")
+        return "failed"
+    except BaseException:
+        _release(factory, job_id, attempt)
+        raise
+    finally:
+        heartbeat.stopped.set()
+
+
+def _register(settings: Settings, factory: sessionmaker[Session], *, job_id: int, attempt: int, result: Any,
+              relative: str, sha: str, data: Any, revision: int, started: float) -> str | None:
+    """Register the saved checkpoint and finish the job in one transaction (file first, then the row)."""
+    path = settings.data_dir / relative
+    with factory() as s:
+        job = s.get(TrainingJob, job_id)
+        if job is None or job.status != "running" or job.attempts != attempt:
+            path.unlink(missing_ok=True)  # cancelled-and-deleted or re-queued: nothing half-done is registered
+            return None
+        _lock_ticker(s, job.ticker)
+        version = register_model(s, settings=settings, ticker=job.ticker, result=result, checkpoint_path=relative,
+                                 checkpoint_sha256=sha, job_id=job_id, data=data, data_revision=revision)
+        job.status, job.finished_at, job.heartbeat_at = "succeeded", utcnow(), utcnow()
+        job.model_version_id = version.id
+        job.message = f"version {version.version}: {version.promotion}"
+        job.progress = {**job.progress, "elapsed_s": round(time.monotonic() - started, 3), "eta_s": 0.0}
+        s.commit()
+    log.info("job %s succeeded: %s", job_id, job.message)
+    return "succeeded"
+
+
+def reap_stale_jobs(session: Session, *, settings: Settings) -> list[int]:
+    """Re-queue running jobs whose heartbeat is older than the timeout (or fail them after max attempts)."""
+    cutoff = utcnow() - timedelta(seconds=settings.job_heartbeat_timeout)
+    stale = session.execute(select(TrainingJob.id, TrainingJob.attempts, TrainingJob.worker_id,
+                                   TrainingJob.heartbeat_at)
+                            .where(TrainingJob.status == "running", TrainingJob.heartbeat_at < cutoff)).all()
+    requeued = []
+    for job_id, attempts, worker, beat in stale:
+        same = (TrainingJob.id == job_id, TrainingJob.status == "running", TrainingJob.attempts == attempts)
+        silent = f"worker {worker} stopped sending heartbeats (last {beat:%Y-%m-%dT%H:%M:%SZ})"
+        if attempts >= settings.job_max_attempts:
+            session.execute(update(TrainingJob).where(*same).values(
+                status="failed", finished_at=utcnow(),
+                error=f"{silent}; gave up after {attempts} attempts (PRICECAST_JOB_MAX_ATTEMPTS)"))
+        elif session.execute(update(TrainingJob).where(*same).values(
+                status="queued", worker_id=None, message=f"re-queued: {silent}")).rowcount:
+            requeued.append(job_id)
+    session.flush()
+    if stale:
+        log.warning("reaper: %d stale job(s), re-queued %s", len(stale), requeued)
+    return requeued

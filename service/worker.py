@@ -1,0 +1,117 @@
+"""Job consumers: the standalone `pricecast worker` (process workers) and the one embedded in `serve`."""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import socket
+import threading
+
+from huey.consumer import Consumer
+from sqlalchemy.orm import Session, sessionmaker
+
+from service.db import make_engine, make_sessionmaker, session_scope
+from service.jobs import JobQueue
+from service.settings import Settings
+from service.training import reap_stale_jobs, run_training
+
+log = logging.getLogger("pricecast.worker")
+_factories: dict[tuple[int, str], sessionmaker[Session]] = {}
+
+
+def process_factory(settings: Settings) -> sessionmaker[Session]:
+    """A sessionmaker owned by this process (engines must not cross a fork)."""
+    key = (os.getpid(), settings.db_url)
+    if key not in _factories:
+        _factories[key] = make_sessionmaker(make_engine(settings.db_url))
+    return _factories[key]
+
+
+def worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def execute_here(settings: Settings, job_id: int) -> str | None:
+    """Run a job in this process (standalone worker processes)."""
+    return run_training(settings, process_factory(settings), job_id=job_id, worker_id=worker_id())
+
+
+def execute_in_child(settings: Settings, job_id: int) -> None:
+    """Run a job in a fresh child process (the embedded consumer), so training never holds the API's GIL."""
+    ctx = multiprocessing.get_context("forkserver")
+    child = ctx.Process(target=execute_here, args=(settings, job_id), name=f"pricecast-job-{job_id}", daemon=True)
+    child.start()
+    child.join()
+    if child.exitcode != 0:
+        log.error("job %s: training process exited with code %s; the reaper will re-queue it", job_id, child.exitcode)
+
+
+class Reaper(threading.Thread):
+    """Periodically re-queue jobs whose worker went silent."""
+
+    def __init__(self, settings: Settings, queue: JobQueue) -> None:
+        super().__init__(name="pricecast-reaper", daemon=True)
+        self.settings, self.queue = settings, queue
+        self.stopped = threading.Event()
+
+    def reap_once(self) -> list[int]:
+        with session_scope(process_factory(self.settings)) as session:
+            requeued = reap_stale_jobs(session, settings=self.settings)
+        for job_id in requeued:
+            self.queue.enqueue(job_id)
+        return requeued
+
+    def stop(self) -> None:
+        self.stopped.set()
+
+    def run(self) -> None:
+        while not self.stopped.wait(self.settings.job_reap_interval):
+            try:
+                self.reap_once()
+            except Exception as exc:  # noqa: BLE001 - the database may be down for a while
+                log.warning("reaper: %s", exc)
+
+
+class QuietConsumer(Consumer):
+    """A huey consumer that leaves signal handling to its host (uvicorn, or our worker command)."""
+
+    def _set_signal_handlers(self) -> None:
+        pass
+
+
+def _consumer(queue: JobQueue, *, workers: int, worker_type: str) -> QuietConsumer:
+    return QuietConsumer(queue.huey, workers=workers, worker_type=worker_type, periodic=False,
+                         initial_delay=0.01, max_delay=0.5, backoff=1.15, check_worker_health=True,
+                         health_check_interval=5)
+
+
+class EmbeddedWorker:
+    """The consumer inside `pricecast serve`: one thread that runs each job in a child process."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.queue = JobQueue(settings, execute=lambda job_id: execute_in_child(settings, job_id))
+        self.consumer = _consumer(self.queue, workers=1, worker_type="thread")
+        self.reaper = Reaper(settings, self.queue)
+
+    def start(self) -> None:
+        multiprocessing.get_context("forkserver").set_forkserver_preload(["service.worker", "models.train"])
+        self.consumer.start()
+        self.reaper.start()
+
+    def stop(self) -> None:
+        self.reaper.stopped.set()
+        self.consumer.stop(graceful=True)
+
+
+def run_worker(settings: Settings, *, workers: int) -> None:
+    """The standalone worker: `workers` processes, each running jobs one at a time, plus a reaper."""
+    queue = JobQueue(settings, execute=lambda job_id: execute_here(settings, job_id))
+    consumer = Consumer(queue.huey, workers=workers, worker_type="process", periodic=False,
+                        initial_delay=0.01, max_delay=0.5, backoff=1.15, health_check_interval=5)
+    reaper = Reaper(settings, queue)
+    reaper.start()
+    log.info("pricecast worker: %d process(es), queue %s", workers, settings.queue.split("@")[-1])
+    consumer.run()
+    reaper.stopped.set()
