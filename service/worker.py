@@ -47,6 +47,10 @@ def execute_in_child(settings: Settings, job_id: int) -> None:
         log.error("job %s: training process exited with code %s; the reaper will re-queue it", job_id, child.exitcode)
 
 
+def _noop() -> None:
+    pass
+
+
 class Reaper(threading.Thread):
     """Periodically re-queue jobs whose worker went silent."""
 
@@ -96,7 +100,10 @@ class EmbeddedWorker:
         self.reaper = Reaper(settings, self.queue)
 
     def start(self) -> None:
-        multiprocessing.get_context("forkserver").set_forkserver_preload(["service.worker", "models.train"])
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload(["service.worker", "models.train"])
+        # Start the fork server (it imports torch once) now, so the first job starts within a second.
+        threading.Thread(target=lambda: ctx.Process(target=_noop).start(), daemon=True).start()
         self.consumer.start()
         self.reaper.start()
 
