@@ -82,3 +82,32 @@ def session(settings: Settings) -> Iterator[Session]:
     with make_sessionmaker(engine)() as s:
         yield s
     engine.dispose()
+
+
+@pytest.fixture
+def fresh_postgres_url(postgres_url: str) -> Iterator[str]:
+    """A database of its own for one test (end-to-end tests share it with server processes)."""
+    name = f"pricecast_e2e_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    migrate.upgrade(Settings(database_url=url))
+    yield url
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture
+def redis_url() -> str:
+    """An empty Redis database for the job queue (PRICECAST_TEST_REDIS_URL)."""
+    url = os.environ.get("PRICECAST_TEST_REDIS_URL")
+    if not url:
+        if os.environ.get("CI"):
+            pytest.fail("CI=true but PRICECAST_TEST_REDIS_URL is not set: distributed tests must run in CI")
+        pytest.skip("PRICECAST_TEST_REDIS_URL not set (scripts/test sets it)")
+    import redis
+
+    redis.Redis.from_url(url).flushdb()
+    return url

@@ -27,6 +27,32 @@ def pricecast_env(**settings: str) -> dict[str, str]:
     return env
 
 
+class WorkerProcess:
+    """`pricecast worker` as a child process."""
+
+    def __init__(self, log_path: Path, *args: str, **settings: str) -> None:
+        self.log_path = log_path
+        self._log = open(log_path, "wb")  # noqa: SIM115
+        self.proc = subprocess.Popen([sys.executable, "-m", "service", "worker", *args], cwd=ROOT,
+                                     env=pricecast_env(**settings), stdout=self._log, stderr=subprocess.STDOUT)
+
+    def log(self) -> str:
+        if not self._log.closed:
+            self._log.flush()
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self, timeout: float = 15) -> int:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._log.close()
+        return self.proc.returncode
+
+
 class ServerProcess:
     """`pricecast serve` as a child process; stopped with SIGTERM (then SIGKILL) on exit."""
 
