@@ -1,0 +1,102 @@
+"""Jobs and models endpoints through create_app(settings) (queue on, consumer off), SQLite and Postgres."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from service.api import create_app
+from service.training import run_training
+from tests.api.test_series_api import assert_error
+from tests.conftest import data_file
+
+TINY = {"window": 8, "hidden_size": 4, "epochs": 2, "patience": 2, "batch_size": 64}
+
+
+@pytest.fixture
+def api(settings) -> Iterator[TestClient]:
+    s = settings.model_copy(update={"embedded_worker": False})
+    app = create_app(s)
+    with TestClient(app, raise_server_exceptions=False) as c:
+        c.post("/series/IBM", content=data_file("IBM.csv").read_bytes(), headers={"content-type": "text/csv"})
+        c.post("/series/FB", content=data_file("FB.csv").read_bytes(), headers={"content-type": "text/csv"})
+        c.run = lambda job_id: run_training(s, app.state.sessionmaker, job_id=job_id, worker_id="test")  # type: ignore[attr-defined]
+        yield c
+
+
+def test_train_returns_202_location_and_deduplicates(api):
+    r = api.post("/series/ibm/train", json=TINY)
+    assert r.status_code == 202 and r.headers["location"] == f"/jobs/{r.json()['id']}"
+    job = r.json()
+    assert job["status"] == "queued" and job["ticker"] == "IBM" and job["params"]["window"] == 8
+    again = api.post("/series/IBM/train")
+    assert again.status_code == 200 and again.json()["id"] == job["id"]
+    assert api.app.state.queue.pending() == 1
+
+
+def test_train_errors(api):
+    assert_error(api.post("/series/NOPE/train"), 404, "not_found")
+    err = assert_error(api.post("/series/FB/train"), 422, "insufficient_data")
+    assert err["details"]["available"] == 196 and err["details"]["needed"] > 196
+    err = assert_error(api.post("/series/IBM/train", json={"window": 2}), 422, "invalid_input")
+    assert err["details"]["fields"][0]["field"] == "window"
+    assert_error(api.post("/series/IBM/train", json={"colour": "red"}), 422, "invalid_input")
+
+
+def test_jobs_listing_cancel_and_models(api):
+    job = api.post("/series/IBM/train", json=TINY).json()
+    assert api.post(f"/jobs/{job['id']}/cancel").json()["status"] == "cancelled"
+    assert_error(api.post(f"/jobs/{job['id']}/cancel"), 409, "conflict")
+    assert_error(api.get("/jobs/999"), 404, "not_found")
+
+    job = api.post("/series/IBM/train", json=TINY).json()
+    assert api.run(job["id"]) == "succeeded"
+    done = api.get(f"/jobs/{job['id']}").json()
+    assert done["status"] == "succeeded" and done["model_version"] == 1 and done["finished_at"].endswith("Z")
+    assert [j["id"] for j in api.get("/jobs", params={"ticker": "IBM"}).json()["jobs"]] == [job["id"], job["id"] - 1]
+    assert [j["status"] for j in api.get("/jobs", params={"status": "cancelled"}).json()["jobs"]] == ["cancelled"]
+    assert_error(api.get("/jobs", params={"status": "weird"}), 422, "invalid_input")
+    assert_error(api.get("/jobs", params={"limit": 10_000}), 422, "invalid_input")
+
+    model = api.get("/series/IBM/models/1").json()
+    assert model["status"] == "active" and model["price_field"] == "adj_close"
+    assert set(model["comparison"]) >= {"model", "persistence", "drift", "always_up", "skill_rmse", "no_edge"}
+    backtest = api.get("/series/IBM/models/1/backtest").json()
+    assert len(backtest["points"]) == model["metrics"]["n_test"]
+    assert {"date", "actual", "predicted", "persistence", "low_80", "high_95", "prob_up"} <= set(backtest["points"][0])
+    assert api.post("/series/IBM/models/1/activate").json()["status"] == "active"
+    assert_error(api.get("/series/IBM/models/7"), 404, "not_found")
+    assert api.get("/series/IBM/models").json()["models"][0]["version"] == 1
+
+    assert api.delete("/series/IBM").status_code == 204
+    assert_error(api.get(f"/jobs/{job['id']}"), 404, "not_found")
+
+
+def test_bulk_train(api):
+    r = api.post("/train", json={"tickers": ["IBM", "FB", "NOPE"], "params": TINY})
+    assert r.status_code == 202
+    body = r.json()
+    assert [j["ticker"] for j in body["jobs"]] == ["IBM"]
+    assert [(e["ticker"], e["code"]) for e in body["errors"]] == [("FB", "insufficient_data"), ("NOPE", "not_found")]
+    assert_error(api.post("/train", json={"tickers": ["IBM"], "all": True}), 422, "invalid_input")
+    assert_error(api.post("/train", json={}), 422, "invalid_input")
+    assert api.post("/train", json={"all": True}).json()["jobs"][0]["id"] == body["jobs"][0]["id"]
+    assert api.post("/train", json={"stale": True}).json() == {"jobs": [], "errors": []}
+
+
+def test_upload_past_retrain_after_queues_a_job(settings):
+    s = settings.model_copy(update={"embedded_worker": False, "retrain_after": 3})
+    app = create_app(s)
+    lines = data_file("IBM.csv").read_text().splitlines()
+    with TestClient(app) as c:
+        c.post("/series/IBM", content="\n".join(lines[:-3]) + "\n", headers={"content-type": "text/csv"})
+        job = c.post("/series/IBM/train", json=TINY).json()
+        assert run_training(s, app.state.sessionmaker, job_id=job["id"], worker_id="test") == "succeeded"
+        r = c.post("/series/IBM", content="\n".join(lines[:1] + lines[-3:-1]) + "\n",
+                   headers={"content-type": "text/csv"})
+        assert not any("retraining" in w for w in r.json()["warnings"])  # 2 points behind
+        r = c.post("/series/IBM", content="\n".join(lines[:1] + lines[-1:]) + "\n", headers={"content-type": "text/csv"})
+        assert any("queued retraining job" in w for w in r.json()["warnings"])
+        assert c.get("/jobs", params={"status": "queued"}).json()["jobs"][0]["ticker"] == "IBM"
