@@ -194,3 +194,63 @@ class BacktestRead(BaseModel):
     price_field: str
     comparison: dict
     points: list[dict]
+
+
+class IntervalRead(BaseModel):
+    level: int
+    low: float
+    high: float
+
+
+class ForecastModelRead(BaseModel):
+    version: int
+    trained_at: str
+    data_start: date | None
+    data_end: date | None
+    metrics: dict
+
+
+class ForecastRead(BaseModel):
+    """The next step's price, trend and intervals, with how the model compares with persistence."""
+
+    ticker: str
+    as_of: date
+    target_date: date
+    price_field: str
+    last_price: float
+    predicted_price: float
+    predicted_return: float
+    trend: str
+    prob_up: float
+    intervals: list[IntervalRead]
+    no_edge: bool
+    stale: bool
+    model: ForecastModelRead
+
+
+class BatchForecastRead(BaseModel):
+    forecasts: list[ForecastRead]
+    errors: list[TickerError]
+
+
+class ForecastRequest(BaseModel):
+    """Exactly one of `ticker` and `tickers`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    ticker: str | None = None
+    tickers: list[str] | None = Field(None, min_length=1)
+    model_version: int | None = Field(None, ge=1, description="use this version instead of the active one")
+    levels: list[int] | None = Field(None, min_length=1, max_length=10,
+                                     description="interval levels in percent (default [80, 95])")
+    prices: list[dict[str, Any]] | None = Field(
+        None, description='recent history inline, as the upload\'s points: [{"date", "close"}, ...]; '
+                          "at least the model's window + 1 points; nothing is stored")
+
+
+class AccuracyRead(BaseModel):
+    ticker: str
+    served: int
+    pending: int
+    overall: dict
+    versions: list[dict]

@@ -33,6 +33,7 @@ class UploadReport:
     last_date: date | None = None
     revision: int = 0
     warnings: list[str] = field(default_factory=list)
+    ticker_id: int = 0
 
 
 def find_ticker(session: Session, *, symbol: str) -> Ticker | None:
@@ -70,7 +71,8 @@ def store_prices(session: Session, *, symbol: str, upload: ParsedUpload, mode: M
     """Merge (or replace) a validated upload into a ticker's series and report what changed."""
     ticker = _ensure_ticker(session, symbol)
     present = tuple(upload.columns)
-    report = UploadReport(ticker=symbol, rows_received=upload.rows_received, warnings=list(upload.warnings))
+    report = UploadReport(ticker=symbol, rows_received=upload.rows_received, warnings=list(upload.warnings),
+                          ticker_id=ticker.id)
     query = select(PricePoint.date, *(getattr(PricePoint, c) for c in PRICE_COLUMNS)).where(
         PricePoint.ticker_id == ticker.id
     )

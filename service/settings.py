@@ -46,6 +46,12 @@ class Settings(BaseSettings):
     keep_versions: int = Field(5, ge=0, le=1000)
     retrain_after: int | None = Field(None, ge=1)
 
+    # Forecasts
+    stale_after: int = Field(20, ge=1)  # prices past a model's training data before it is `stale`
+    model_cache_size: int = Field(256, ge=1)
+    forecast_cache_size: int = Field(4096, ge=1)
+    max_batch_tickers: int = Field(1000, ge=1)
+
     @field_validator("queue_url")
     @classmethod
     def _check_queue_url(cls, value: str | None) -> str | None:

@@ -105,3 +105,24 @@ class ModelVersion(Base):
 
 JOB_STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
 MODEL_STATUSES = ("active", "candidate", "retired", "broken")
+
+
+class ForecastRecord(Base):
+    """A served forecast, kept to measure live accuracy once the next price arrives."""
+
+    __tablename__ = "forecast_record"
+    __table_args__ = (UniqueConstraint("ticker_id", "version", "as_of"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ticker_id: Mapped[int] = mapped_column(ForeignKey("ticker.id", ondelete="CASCADE"), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    price_field: Mapped[str] = mapped_column(String(16))
+    as_of: Mapped[date] = mapped_column(Date)
+    last_price: Mapped[float] = mapped_column(Double)
+    predicted_price: Mapped[float] = mapped_column(Double)
+    prob_up: Mapped[float] = mapped_column(Double)
+    intervals: Mapped[list] = mapped_column(JSON)
+    served_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    target_date: Mapped[date | None] = mapped_column(Date)  # the date of the price that resolved it
+    actual_price: Mapped[float | None] = mapped_column(Double)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

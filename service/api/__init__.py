@@ -11,8 +11,9 @@ from fastapi import FastAPI
 from service import migrate
 from service.api.errors import install_error_handlers
 from service.api.middleware import BodyLimitMiddleware, RequestIdMiddleware
-from service.api.routes import health, jobs, models, series
+from service.api.routes import forecast, health, jobs, models, series
 from service.db import make_engine, make_sessionmaker
+from service.forecasting import Caches
 from service.jobs import JobQueue
 from service.schemas import ErrorResponse
 from service.settings import Settings
@@ -74,6 +75,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.settings = settings
     app.state.engine = make_engine(settings.db_url)
     app.state.sessionmaker = make_sessionmaker(app.state.engine)
+    app.state.caches = Caches(settings)
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_upload_bytes)
     app.add_middleware(RequestIdMiddleware)
@@ -81,4 +83,5 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(series.router)
     app.include_router(jobs.router)
     app.include_router(models.router)
+    app.include_router(forecast.router)
     return app

@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
-from service import registry, retraining
+from service import accuracy, registry, retraining
 from service import series as series_domain
 from service.api.routes.jobs import enqueue
 from service.api.deps import SessionDep, SettingsDep
@@ -92,6 +92,8 @@ async def upload_series(ticker: str, request: Request, settings: SettingsDep, mo
         upload = _parse_one(kind, body, settings.max_upload_rows)
         with request.app.state.sessionmaker() as session:
             report = series_domain.store_prices(session, symbol=symbol, upload=upload, mode=mode)
+            if report.rows_inserted or report.rows_updated:
+                accuracy.resolve_forecasts(session, ticker_id=report.ticker_id)
             retrain = retraining.maybe_retrain(session, settings=settings, symbol=symbol) if report.revision else None
             session.commit()
             if retrain is not None:
@@ -117,6 +119,8 @@ async def upload_many(request: Request, settings: SettingsDep, mode: ModeQuery =
         with request.app.state.sessionmaker() as session:
             reports = [series_domain.store_prices(session, symbol=t, upload=u, mode=mode)
                        for t, u in sorted(uploads.items())]
+            for report in reports:
+                accuracy.resolve_forecasts(session, ticker_id=report.ticker_id)
             session.commit()
         return BulkUploadRead(results=[UploadReportRead.model_validate(r) for r in reports])
 

@@ -1,0 +1,280 @@
+"""Next-step forecasts: cached models, cached answers keyed by (model version, series revision), batches."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+import numpy as np
+from sqlalchemy import and_, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from models import checkpoints
+from models.errors import CheckpointError, ConfigError
+from models.errors import InsufficientData as ModelInsufficientData
+from models.predict import Prediction, Predictor, predict_many
+from service.db import utcnow
+from service.errors import Conflict, InsufficientData, InvalidInput, NotFound, PricecastError
+from service.reports import summary
+from service.settings import Settings
+from service.tables import ForecastRecord, ModelVersion, PricePoint, Ticker
+from service.uploads import ParsedUpload
+
+log = logging.getLogger("pricecast.forecast")
+DEFAULT_LEVELS = (80, 95)
+
+
+class LRU:
+    """A small thread-safe least-recently-used map."""
+
+    def __init__(self, size: int) -> None:
+        self.size, self.data, self.lock = size, OrderedDict(), threading.Lock()
+        self.hits = self.misses = 0
+
+    def get(self, key: Any) -> Any:
+        with self.lock:
+            value = self.data.get(key)
+            if value is None:
+                self.misses += 1
+                return None
+            self.hits += 1
+            self.data.move_to_end(key)
+            return value
+
+    def put(self, key: Any, value: Any) -> None:
+        with self.lock:
+            self.data[key] = value
+            self.data.move_to_end(key)
+            while len(self.data) > self.size:
+                self.data.popitem(last=False)
+
+
+class Caches:
+    """Loaded models by (version id, sha256) and answers by (version id, revision, levels)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.models = LRU(settings.model_cache_size)
+        self.forecasts = LRU(settings.forecast_cache_size)
+
+
+@dataclass(frozen=True)
+class _Target:
+    symbol: str
+    ticker_id: int
+    revision: int
+    model_id: int
+    version: int
+    checkpoint_path: str
+    sha256: str
+    price_field: str
+    trained_at: Any
+    data_start: date | None
+    data_end: date | None
+    metrics: dict
+    window: int
+
+
+def check_levels(levels: list[int] | tuple[int, ...] | None) -> tuple[int, ...]:
+    """Validate interval levels (integer percents 1..99); return them unique and ascending."""
+    if levels is None:
+        return DEFAULT_LEVELS
+    if not levels or len(levels) > 10:
+        raise InvalidInput(f"levels={list(levels)!r}: give 1 to 10 levels", details={"field": "levels"})
+    for level in levels:
+        if isinstance(level, bool) or not isinstance(level, int) or not 1 <= level <= 99:
+            raise InvalidInput(f"levels: {level!r} must be an integer percent between 1 and 99",
+                               details={"field": "levels", "value": level})
+    return tuple(sorted(set(levels)))
+
+
+def next_weekday(day: date) -> date:
+    day += timedelta(days=1)
+    while day.weekday() >= 5:
+        day += timedelta(days=1)
+    return day
+
+
+def _targets(session: Session, symbols: list[str], version: int | None) -> dict[str, _Target | PricecastError]:
+    pick = ModelVersion.status == "active" if version is None else ModelVersion.version == version
+    rows = session.execute(
+        select(Ticker.symbol, Ticker.id, Ticker.revision, ModelVersion.id, ModelVersion.version, ModelVersion.status,
+               ModelVersion.checkpoint_path, ModelVersion.checkpoint_sha256, ModelVersion.price_field,
+               ModelVersion.trained_at, ModelVersion.data_start, ModelVersion.data_end, ModelVersion.metrics,
+               ModelVersion.config)
+        .select_from(Ticker).outerjoin(ModelVersion, and_(ModelVersion.ticker_id == Ticker.id, pick))
+        .where(Ticker.symbol.in_(symbols))).all()
+    found: dict[str, _Target | PricecastError] = {}
+    for (symbol, tid, revision, mid, ver, status, path, sha, field, trained, start, end, metrics, config) in rows:
+        if mid is None and version is None:
+            found[symbol] = Conflict(f"{symbol} has no active model yet; train one with POST /series/{symbol}/train "
+                                     "and forecast when the job has succeeded", details={"ticker": symbol})
+        elif mid is None:
+            found[symbol] = NotFound(f"{symbol} has no model version {version}", details={"ticker": symbol})
+        elif status == "broken":
+            found[symbol] = Conflict(f"{symbol} version {ver} is broken (its checkpoint failed its hash check); "
+                                     f"activate another version or retrain", details={"ticker": symbol, "version": ver})
+        else:
+            found[symbol] = _Target(symbol, tid, revision, mid, ver, path, sha, field, trained, start, end, metrics,
+                                    int(config["window"]))
+    for symbol in symbols:
+        found.setdefault(symbol, NotFound(f"ticker {symbol!r} not found", details={"ticker": symbol}))
+    return found
+
+
+def _predictor(session: Session, settings: Settings, caches: Caches, t: _Target) -> Predictor:
+    key = (t.model_id, t.sha256)
+    predictor = caches.models.get(key)
+    if predictor is None:
+        try:
+            predictor = checkpoints.load(settings.data_dir / t.checkpoint_path, expected_sha256=t.sha256)
+        except CheckpointError as exc:
+            _mark_broken(session, t, str(exc))
+            raise Conflict(f"{t.symbol} version {t.version} failed its checkpoint check and is now marked broken; "
+                           "activate another version or retrain", details={"ticker": t.symbol, "version": t.version}) from None
+        caches.models.put(key, predictor)
+    return predictor
+
+
+def _mark_broken(session: Session, t: _Target, reason: str) -> None:
+    """Record a broken checkpoint in its own transaction, so the request's failure cannot undo it."""
+    log.error("checkpoint of %s v%s refused: %s", t.symbol, t.version, reason)
+    with Session(bind=session.get_bind()) as own:
+        was = own.scalar(select(ModelVersion.status).where(ModelVersion.id == t.model_id))
+        own.execute(update(ModelVersion).where(ModelVersion.id == t.model_id)
+                    .values(status="broken", promotion=f"broken: {reason}"))
+        if was == "active":  # the ticker's forecasts change: invalidate caches everywhere
+            own.execute(update(Ticker).where(Ticker.id == t.ticker_id).values(revision=Ticker.revision + 1))
+        own.commit()
+
+
+def _recent_prices(session: Session, targets: list[_Target]) -> dict[int, list[tuple]]:
+    """The latest window+1 rows of every target ticker, in one query."""
+    depth = max(t.window for t in targets) + 1
+    ranked = (select(PricePoint.ticker_id, PricePoint.date, PricePoint.close, PricePoint.adj_close,
+                     func.row_number().over(partition_by=PricePoint.ticker_id,
+                                            order_by=PricePoint.date.desc()).label("rn"))
+              .where(PricePoint.ticker_id.in_([t.ticker_id for t in targets])).subquery())
+    out: dict[int, list[tuple]] = {t.ticker_id: [] for t in targets}
+    for tid, day, close, adj, _ in session.execute(select(ranked).where(ranked.c.rn <= depth)):
+        out[tid].append((day, close, adj))
+    for rows in out.values():
+        rows.sort()
+    return out
+
+
+def _series(t: _Target, rows: list[tuple]) -> tuple[np.ndarray, date]:
+    needed = t.window + 1
+    rows = rows[-needed:]
+    if len(rows) < needed:
+        raise InsufficientData(f"{t.symbol} has {len(rows)} prices; version {t.version} needs window+1={needed}",
+                               details={"ticker": t.symbol, "needed": needed, "available": len(rows)})
+    column = 2 if t.price_field == "adj_close" else 1
+    values = [r[column] for r in rows]
+    if any(v is None for v in values):
+        raise InsufficientData(f"{t.symbol}: version {t.version} models adj_close, but some of the last {needed} "
+                               "rows have none; upload adj_close for them or retrain",
+                               details={"ticker": t.symbol, "needed": needed, "available": sum(v is not None for v in values)})
+    return np.array(values, dtype=np.float64), rows[-1][0]
+
+
+def _behind(session: Session, targets: list[_Target]) -> dict[int, int]:
+    ends = {t.ticker_id: t.data_end for t in targets if t.data_end is not None}
+    if not ends:
+        return {}
+    rows = session.execute(select(PricePoint.ticker_id, func.count())
+                           .join(ModelVersion, and_(ModelVersion.ticker_id == PricePoint.ticker_id,
+                                                    ModelVersion.id.in_([t.model_id for t in targets]),
+                                                    PricePoint.date > ModelVersion.data_end))
+                           .group_by(PricePoint.ticker_id)).all()
+    return dict(rows)
+
+
+def shape(t: _Target, p: Prediction, as_of: date, *, stale: bool, price_field: str | None = None) -> dict:
+    """The forecast object of the API and the CLI."""
+    return {
+        "ticker": t.symbol, "as_of": as_of.isoformat(), "target_date": next_weekday(as_of).isoformat(),
+        "price_field": price_field or t.price_field, "last_price": p.last_price,
+        "predicted_price": p.predicted_price, "predicted_return": p.predicted_return, "trend": p.trend,
+        "prob_up": p.prob_up, "intervals": [{"level": lv, "low": lo, "high": hi} for lv, lo, hi in p.intervals],
+        "no_edge": bool(t.metrics.get("no_edge", True)), "stale": stale,
+        "model": {"version": t.version, "trained_at": t.trained_at.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+                  "data_start": t.data_start.isoformat() if t.data_start else None,
+                  "data_end": t.data_end.isoformat() if t.data_end else None, "metrics": summary(t.metrics)},
+    }
+
+
+def forecast_batch(session: Session, *, settings: Settings, caches: Caches, symbols: list[str],
+                   version: int | None = None, levels: tuple[int, ...] = DEFAULT_LEVELS) -> dict[str, dict | PricecastError]:
+    """Forecast many tickers: cache hits cost one query; misses share one price query and batched nets."""
+    results: dict[str, dict | PricecastError] = {}
+    misses: list[_Target] = []
+    for symbol, target in _targets(session, symbols, version).items():
+        if isinstance(target, PricecastError):
+            results[symbol] = target
+            continue
+        cached = caches.forecasts.get((target.model_id, target.revision, levels))
+        if cached is not None:
+            results[symbol] = cached
+        else:
+            misses.append(target)
+    if not misses:
+        return results
+    prices = _recent_prices(session, misses)
+    ready: list[tuple[_Target, Predictor, np.ndarray, date]] = []
+    for t in misses:
+        try:
+            series, as_of = _series(t, prices[t.ticker_id])
+            ready.append((t, _predictor(session, settings, caches, t), series, as_of))
+        except PricecastError as exc:
+            results[t.symbol] = exc
+    if not ready:
+        return results
+    predictions = predict_many([r[1] for r in ready], [r[2] for r in ready], levels)
+    behind = _behind(session, [r[0] for r in ready])
+    records = []
+    for (t, _, _, as_of), p in zip(ready, predictions, strict=True):
+        out = shape(t, p, as_of, stale=behind.get(t.ticker_id, 0) >= settings.stale_after)
+        caches.forecasts.put((t.model_id, t.revision, levels), out)
+        results[t.symbol] = out
+        records.append({"ticker_id": t.ticker_id, "version": t.version, "price_field": t.price_field,
+                        "as_of": as_of, "last_price": p.last_price, "predicted_price": p.predicted_price,
+                        "prob_up": p.prob_up, "intervals": out["intervals"]})
+    _record(session, records)
+    return results
+
+
+def _record(session: Session, records: list[dict]) -> None:
+    """Keep one served forecast per (ticker, version, as_of); repeats are ignored."""
+    if not records:
+        return
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    now = utcnow()
+    session.execute(insert(ForecastRecord).on_conflict_do_nothing(index_elements=["ticker_id", "version", "as_of"]),
+                    [{**r, "served_at": now} for r in records])
+
+
+def forecast_inline(session: Session, *, settings: Settings, caches: Caches, symbol: str, upload: ParsedUpload,
+                    version: int | None = None, levels: tuple[int, ...] = DEFAULT_LEVELS) -> dict:
+    """Forecast from prices sent with the request; nothing is stored or recorded."""
+    target = _targets(session, [symbol], version)[symbol]
+    if isinstance(target, PricecastError):
+        raise target
+    predictor = _predictor(session, settings, caches, target)
+    field = target.price_field
+    values = upload.columns.get(field) if field in upload.columns else None
+    if values is None or any(v is None for v in values[-(target.window + 1):]):
+        field, values = "close", upload.columns["close"]
+    try:
+        p = predictor.predict(np.array(values, dtype=np.float64), levels)
+    except ModelInsufficientData as exc:
+        raise InsufficientData(f"prices: {exc.available} given, version {target.version} needs window+1="
+                               f"{exc.needed}", details={"field": "prices", "needed": exc.needed,
+                                                          "available": exc.available}) from None
+    except ConfigError as exc:
+        raise InvalidInput(f"prices: {exc}", details={"field": "prices"}) from None
+    return shape(target, p, upload.dates[-1], stale=False, price_field=field)
