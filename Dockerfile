@@ -36,7 +36,7 @@ COPY constraints.txt docker-context-extr[a] /tmp/pip-extra/
 # Dependencies before code, so that editing the code does not reinstall them. torch first,
 # alone, from its own index; then everything pyproject.toml lists, at the versions
 # constraints.txt pins.
-# hadolint ignore=SC2086
+# TORCH_PIP_ARGS holds several pip options, so it is expanded unquoted on purpose.
 RUN pip install $TORCH_PIP_ARGS -c /tmp/pip-extra/constraints.txt torch
 COPY pyproject.toml ./
 RUN python3 -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
