@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections import OrderedDict
@@ -10,9 +11,9 @@ from datetime import date, timedelta
 from typing import Any
 
 import numpy as np
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import Connection, and_, bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from models import checkpoints
 from models.errors import CheckpointError, ConfigError
@@ -153,17 +154,18 @@ def _mark_broken(session: Session, t: _Target, reason: str) -> None:
 
 
 def _recent_prices(session: Session, targets: list[_Target]) -> dict[int, list[tuple]]:
-    """The latest window+1 rows of every target ticker, in one query."""
+    """The latest window+1 rows of every target ticker, in one query that walks the (ticker, date) key."""
     depth = max(t.window for t in targets) + 1
-    ranked = (select(PricePoint.ticker_id, PricePoint.date, PricePoint.close, PricePoint.adj_close,
-                     func.row_number().over(partition_by=PricePoint.ticker_id,
-                                            order_by=PricePoint.date.desc()).label("rn"))
-              .where(PricePoint.ticker_id.in_([t.ticker_id for t in targets])).subquery())
+    inner = aliased(PricePoint)
+    cutoff = (select(inner.date).where(inner.ticker_id == PricePoint.ticker_id).order_by(inner.date.desc())
+              .offset(depth - 1).limit(1).correlate(PricePoint).scalar_subquery())
+    query = (select(PricePoint.ticker_id, PricePoint.date, PricePoint.close, PricePoint.adj_close)
+             .where(PricePoint.ticker_id.in_([t.ticker_id for t in targets]),
+                    PricePoint.date >= func.coalesce(cutoff, date(1, 1, 1)))
+             .order_by(PricePoint.ticker_id, PricePoint.date))
     out: dict[int, list[tuple]] = {t.ticker_id: [] for t in targets}
-    for tid, day, close, adj, _ in session.execute(select(ranked).where(ranked.c.rn <= depth)):
+    for tid, day, close, adj in session.execute(query):
         out[tid].append((day, close, adj))
-    for rows in out.values():
-        rows.sort()
     return out
 
 
@@ -208,18 +210,41 @@ def shape(t: _Target, p: Prediction, as_of: date, *, stale: bool, price_field: s
     }
 
 
+_STAMPS = select(Ticker.symbol, Ticker.id, Ticker.revision).where(
+    Ticker.symbol.in_(bindparam("symbols", expanding=True)))
+
+
+def cached_answers(conn: Connection, caches: Caches, symbols: list[str], version: int | None,
+                   levels: tuple[int, ...]) -> tuple[dict[str, tuple[dict, bytes]], list[str]]:
+    """Answers still valid for each ticker's revision (one indexed query); return (hits, misses).
+
+    A ticker's revision changes with its prices and with every registry change (new, activated
+    or broken version), in any process, so a hit is never stale.
+    """
+    stamps = {sym: (tid, rev) for sym, tid, rev in conn.execute(_STAMPS, {"symbols": symbols})}
+    hits, misses = {}, []
+    for symbol in symbols:
+        stamp = stamps.get(symbol)
+        answer = caches.forecasts.get((*stamp, version, levels)) if stamp else None
+        if answer is None:
+            misses.append(symbol)
+        else:
+            hits[symbol] = answer
+    return hits, misses
+
+
 def forecast_batch(session: Session, *, settings: Settings, caches: Caches, symbols: list[str],
                    version: int | None = None, levels: tuple[int, ...] = DEFAULT_LEVELS) -> dict[str, dict | PricecastError]:
-    """Forecast many tickers: cache hits cost one query; misses share one price query and batched nets."""
+    """Forecast many tickers: misses share one price query and batched forward passes; answers are cached."""
     results: dict[str, dict | PricecastError] = {}
     misses: list[_Target] = []
     for symbol, target in _targets(session, symbols, version).items():
         if isinstance(target, PricecastError):
             results[symbol] = target
             continue
-        cached = caches.forecasts.get((target.model_id, target.revision, levels))
+        cached = caches.forecasts.get((target.ticker_id, target.revision, version, levels))
         if cached is not None:
-            results[symbol] = cached
+            results[symbol] = cached[0]
         else:
             misses.append(target)
     if not misses:
@@ -239,7 +264,7 @@ def forecast_batch(session: Session, *, settings: Settings, caches: Caches, symb
     records = []
     for (t, _, _, as_of), p in zip(ready, predictions, strict=True):
         out = shape(t, p, as_of, stale=behind.get(t.ticker_id, 0) >= settings.stale_after)
-        caches.forecasts.put((t.model_id, t.revision, levels), out)
+        caches.forecasts.put((t.ticker_id, t.revision, version, levels), (out, json.dumps(out).encode()))
         results[t.symbol] = out
         records.append({"ticker_id": t.ticker_id, "version": t.version, "price_field": t.price_field,
                         "as_of": as_of, "last_price": p.last_price, "predicted_price": p.predicted_price,

@@ -147,6 +147,8 @@ def register_model(session: Session, *, settings: Settings, ticker: Ticker, resu
     row.promotion = reason
     if promote:
         _set_active(session, row)
+    else:  # any registry change moves the revision: cached answers for explicit versions must go too
+        session.execute(update(Ticker).where(Ticker.id == ticker.id).values(revision=Ticker.revision + 1))
     session.flush()
     apply_retention(session, settings=settings, ticker_id=ticker.id)
     return row

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from service import accuracy, forecasting
-from service.api.deps import SessionDep, SettingsDep
+from service.api.deps import SessionDep
 from service.errors import InvalidInput, PricecastError
 from service.schemas import AccuracyRead, BatchForecastRead, ErrorResponse, ForecastRead, ForecastRequest
+from service.settings import Settings
 from service.uploads import normalise_ticker, parse_points
 
 router = APIRouter(tags=["forecast"])
@@ -16,25 +18,25 @@ _E = {code: {"model": ErrorResponse} for code in (404, 409, 422, 503)}
 
 
 @router.post("/forecast", response_model=ForecastRead | BatchForecastRead, responses=_E)
-def forecast(body: ForecastRequest, request: Request, session: SessionDep, settings: SettingsDep) -> JSONResponse:
-    """Forecast the next step of one ticker (`ticker`) or many (`tickers`); never trains."""
+async def forecast(body: ForecastRequest, request: Request) -> Response:
+    """Forecast the next step of one ticker (`ticker`) or many (`tickers`); never trains.
+
+    Answers are cached under (ticker revision, version, levels): a repeat costs one indexed
+    query, run here on the event loop; everything else runs in the thread pool.
+    """
+    state = request.app.state
+    settings: Settings = state.settings
     if (body.ticker is None) == (body.tickers is None):
         raise InvalidInput("give exactly one of ticker or tickers", details={"field": "ticker"})
     levels = forecasting.check_levels(body.levels)
-    caches = request.app.state.caches
     if body.ticker is not None:
         symbol = normalise_ticker(body.ticker)
-        if body.prices is not None:
-            upload = parse_points({"points": body.prices}, max_rows=settings.max_upload_rows)
-            out = forecasting.forecast_inline(session, settings=settings, caches=caches, symbol=symbol,
-                                              upload=upload, version=body.model_version, levels=levels)
-        else:
-            out = forecasting.forecast_batch(session, settings=settings, caches=caches, symbols=[symbol],
-                                             version=body.model_version, levels=levels)[symbol]
-            session.commit()
-            if isinstance(out, PricecastError):
-                raise out
-        return JSONResponse(out)
+        if body.prices is None:
+            with state.engine.connect() as conn:
+                hits, _ = forecasting.cached_answers(conn, state.caches, [symbol], body.model_version, levels)
+            if hits:
+                return Response(hits[symbol][1], media_type="application/json")
+        return JSONResponse(await run_in_threadpool(_single, state, body, symbol, levels))
     if body.prices is not None:
         raise InvalidInput("prices can only be sent with a single ticker", details={"field": "prices"})
     if len(body.tickers) > settings.max_batch_tickers:
@@ -46,9 +48,13 @@ def forecast(body: ForecastRequest, request: Request, session: SessionDep, setti
             symbols.append(normalise_ticker(raw))
         except PricecastError as exc:
             errors.append({"ticker": str(raw), "code": exc.code, "message": exc.message})
-    results = forecasting.forecast_batch(session, settings=settings, caches=caches, symbols=symbols,
-                                         version=body.model_version, levels=levels) if symbols else {}
-    session.commit()
+    results: dict = {}
+    if symbols:
+        with state.engine.connect() as conn:
+            hits, misses = forecasting.cached_answers(conn, state.caches, symbols, body.model_version, levels)
+        results = {s: answer for s, (answer, _) in hits.items()}
+        if misses:
+            results |= await run_in_threadpool(_batch, state, misses, body.model_version, levels)
     forecasts = []
     for symbol in symbols:
         out = results[symbol]
@@ -57,6 +63,30 @@ def forecast(body: ForecastRequest, request: Request, session: SessionDep, setti
         else:
             forecasts.append(out)
     return JSONResponse({"forecasts": forecasts, "errors": errors})
+
+
+def _single(state, body: ForecastRequest, symbol: str, levels: tuple[int, ...]) -> dict:
+    with state.sessionmaker() as session:
+        if body.prices is not None:
+            upload = parse_points({"points": body.prices}, max_rows=state.settings.max_upload_rows)
+            return forecasting.forecast_inline(session, settings=state.settings, caches=state.caches, symbol=symbol,
+                                               upload=upload, version=body.model_version, levels=levels)
+        out = _batch_in(session, state, [symbol], body.model_version, levels)[symbol]
+    if isinstance(out, PricecastError):
+        raise out
+    return out
+
+
+def _batch(state, symbols: list[str], version: int | None, levels: tuple[int, ...]) -> dict:
+    with state.sessionmaker() as session:
+        return _batch_in(session, state, symbols, version, levels)
+
+
+def _batch_in(session, state, symbols: list[str], version: int | None, levels: tuple[int, ...]) -> dict:
+    results = forecasting.forecast_batch(session, settings=state.settings, caches=state.caches, symbols=symbols,
+                                         version=version, levels=levels)
+    session.commit()
+    return results
 
 
 @router.get("/series/{ticker}/accuracy", response_model=AccuracyRead, responses=_E)
