@@ -78,7 +78,7 @@ def demo(
     if serve:
         from service.cli.server import serve as serve_command
 
-        serve_command(ctx, host=None, port=None)
+        serve_command(ctx, host=None, port=None, no_worker=False)
 
 
 def _baselines(models: dict) -> None:

@@ -13,8 +13,10 @@ def serve(
     ctx: typer.Context,
     host: str = typer.Option(None, help="bind address (default PRICECAST_HOST, 127.0.0.1)"),
     port: int = typer.Option(None, help="port (default PRICECAST_PORT, 8000)"),
+    no_worker: bool = typer.Option(False, "--no-worker",
+                                   help="do not run jobs in this process (API-only node; PRICECAST_EMBEDDED_WORKER=false)"),
 ) -> None:
-    """Start the HTTP API.
+    """Start the HTTP API (and, unless --no-worker, a job consumer inside it).
 
     Example: pricecast serve --port 8000
     """
@@ -23,6 +25,8 @@ def serve(
     from service.api import SchemaBehind, check_schema, create_app
 
     settings = settings_of(ctx).model_copy(update={k: v for k, v in {"host": host, "port": port}.items() if v})
+    if no_worker:
+        settings = settings.model_copy(update={"embedded_worker": False})
     try:
         check_schema(settings)
     except SchemaBehind as exc:
