@@ -33,8 +33,11 @@ class Server:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {k: v for k, v in os.environ.items() if not k.startswith("PRICECAST_")}
-        env |= {f"PRICECAST_{k.upper()}": v for k, v in settings.items()}
         env |= {"PRICECAST_PORT": str(self.port), "PRICECAST_LOG_LEVEL": "warning"}
+        # Benchmarks measure speed from one client address: per-caller rate limits off unless asked.
+        env.setdefault("PRICECAST_RATE_LIMIT", "off")
+        env.setdefault("PRICECAST_TRAIN_RATE_LIMIT", "off")
+        env |= {f"PRICECAST_{k.upper()}": v for k, v in settings.items()}
         self._log = open(log, "wb")  # noqa: SIM115
         self.proc = subprocess.Popen([sys.executable, "-m", "service", "serve", *args], cwd=ROOT, env=env,
                                      stdout=self._log, stderr=subprocess.STDOUT)

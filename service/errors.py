@@ -69,3 +69,21 @@ class QueueFull(PricecastError):
 
 
 ERROR_CODES["queue_full"] = 429
+
+
+class Unauthorized(PricecastError):
+    status_code = 401
+    code = "unauthorized"
+
+
+class Forbidden(PricecastError):
+    status_code = 403
+    code = "forbidden"
+
+
+class RateLimited(PricecastError):
+    status_code = 429
+    code = "rate_limited"
+
+
+ERROR_CODES.update({"unauthorized": 401, "forbidden": 403, "rate_limited": 429})

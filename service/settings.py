@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -46,11 +46,33 @@ class Settings(BaseSettings):
     keep_versions: int = Field(5, ge=0, le=1000)
     retrain_after: int | None = Field(None, ge=1)
 
+    # Access and limits
+    bootstrap_key: SecretStr | None = None
+    public_reads: bool = False
+    allow_open: bool = False
+    rate_limit: str = "100/second"
+    train_rate_limit: str = "20/minute"
+    auth_cache_seconds: float = Field(5.0, ge=0)
+    log_format: Literal["auto", "json", "text"] = "auto"
+
     # Forecasts
     stale_after: int = Field(20, ge=1)  # prices past a model's training data before it is `stale`
     model_cache_size: int = Field(256, ge=1)
     forecast_cache_size: int = Field(4096, ge=1)
     max_batch_tickers: int = Field(1000, ge=1)
+
+    @field_validator("rate_limit", "train_rate_limit")
+    @classmethod
+    def _check_rate(cls, value: str) -> str:
+        parse_rate(value)
+        return value
+
+    @field_validator("bootstrap_key")
+    @classmethod
+    def _check_bootstrap(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 32:
+            raise ValueError("must be at least 32 characters (e.g. `python3 -c 'import secrets; print(secrets.token_urlsafe(32))'`)")
+        return value
 
     @field_validator("queue_url")
     @classmethod
@@ -90,6 +112,24 @@ class Settings(BaseSettings):
     @property
     def heartbeat_interval(self) -> float:
         return max(0.2, min(self.job_heartbeat_timeout / 4, 10.0))
+
+
+RATE_UNITS = {"second": 1.0, "minute": 60.0, "hour": 3600.0}
+
+
+def parse_rate(value: str) -> tuple[float, float] | None:
+    """'100/second' -> (capacity 100, refill per second 100); 'off' -> None."""
+    if value.strip().lower() == "off":
+        return None
+    count, _, unit = value.partition("/")
+    try:
+        n = float(count)
+    except ValueError:
+        n = -1
+    unit = unit.strip().lower().rstrip("s")
+    if n <= 0 or unit not in RATE_UNITS:
+        raise ValueError(f"{value!r}: expected N/second, N/minute, N/hour or off")
+    return n, n / RATE_UNITS[unit]
 
 
 def load_settings(**overrides: object) -> Settings:

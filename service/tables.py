@@ -126,3 +126,17 @@ class ForecastRecord(Base):
     target_date: Mapped[date | None] = mapped_column(Date)  # the date of the price that resolved it
     actual_price: Mapped[float | None] = mapped_column(Double)
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class ApiKey(Base):
+    """An API key: only its SHA-256 digest is stored; the secret is shown once at creation."""
+
+    __tablename__ = "api_key"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    prefix: Mapped[str] = mapped_column(String(16))
+    digest: Mapped[str] = mapped_column(String(64), unique=True)
+    read_only: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

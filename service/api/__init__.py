@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -9,9 +10,10 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from service import migrate
+from service.api.auth import Authenticator
 from service.api.errors import install_error_handlers
 from service.api.middleware import BodyLimitMiddleware, RequestIdMiddleware
-from service.api.routes import forecast, health, jobs, models, series
+from service.api.routes import forecast, health, jobs, models, page, series
 from service.db import make_engine, make_sessionmaker
 from service.forecasting import Caches
 from service.jobs import JobQueue
@@ -42,12 +44,37 @@ def check_schema(settings: Settings) -> None:
         )
 
 
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_access(settings: Settings, auth: Authenticator) -> str:
+    """Refuse an open service on a non-loopback address; return a line saying how access works."""
+    if not auth.is_open():
+        return "API keys required (reads too)" if not settings.public_reads else "API keys required for writes"
+    if not is_loopback(settings.host) and not settings.allow_open:
+        raise OpenService(
+            f"refusing to serve on {settings.host} with no API key configured: create one with "
+            "`pricecast keys create --name admin`, or set PRICECAST_BOOTSTRAP_KEY, or set PRICECAST_ALLOW_OPEN=true")
+    return f"OPEN: no API key configured, anyone who can reach {settings.host} can read and write"
+
+
+class OpenService(RuntimeError):
+    """No key configured on a non-loopback address."""
+
+
 def create_app(settings: Settings) -> FastAPI:
     """Build the app for these settings. The engine is created here, never at import."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         check_schema(settings)
+        log.warning("access: %s", check_access(settings, app.state.auth))
         background: EmbeddedWorker | Reaper
         if settings.embedded_worker:
             background = EmbeddedWorker(settings)
@@ -70,12 +97,19 @@ def create_app(settings: Settings) -> FastAPI:
         description="Daily price series in, next-step forecasts out: one LSTM per ticker, "
         "always reported next to the naive forecast 'tomorrow = today'.",
         lifespan=lifespan,
-        responses={500: {"model": ErrorResponse, "description": "Unexpected error (logged with the request id)"}},
+        responses={
+            401: {"model": ErrorResponse, "description": "Missing or invalid API key"},
+            403: {"model": ErrorResponse, "description": "Read-only key on a write"},
+            422: {"model": ErrorResponse, "description": "Invalid input; details name the field, row or value"},
+            429: {"model": ErrorResponse, "description": "Rate limited or queue full; see Retry-After"},
+            500: {"model": ErrorResponse, "description": "Unexpected error (logged with the request id)"},
+        },
     )
     app.state.settings = settings
     app.state.engine = make_engine(settings.db_url)
     app.state.sessionmaker = make_sessionmaker(app.state.engine)
     app.state.caches = Caches(settings)
+    app.state.auth = Authenticator(settings, app.state.sessionmaker)
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_upload_bytes)
     app.add_middleware(RequestIdMiddleware)
@@ -84,4 +118,5 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(jobs.router)
     app.include_router(models.router)
     app.include_router(forecast.router)
+    app.include_router(page.router)
     return app

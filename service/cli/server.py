@@ -22,7 +22,9 @@ def serve(
     """
     import uvicorn
 
-    from service.api import SchemaBehind, check_schema, create_app
+    from service.api import OpenService, SchemaBehind, check_access, check_schema, create_app
+    from service.api.auth import Authenticator
+    from service.db import make_engine, make_sessionmaker
 
     settings = settings_of(ctx).model_copy(update={k: v for k, v in {"host": host, "port": port}.items() if v})
     if no_worker:
@@ -34,7 +36,15 @@ def serve(
     except Exception as exc:  # noqa: BLE001 - a start-up failure is one readable line
         fail(f"cannot open the database {settings.db_url.split('@')[-1]}: {exc}",
              hint="check PRICECAST_DATABASE_URL and that the server is running")
-    console.print(f"pricecast serving on http://{settings.host}:{settings.port}  (API docs: /docs)", highlight=False)
+    engine = make_engine(settings.db_url)
+    try:
+        access = check_access(settings, Authenticator(settings, make_sessionmaker(engine)))
+    except OpenService as exc:
+        fail(str(exc), hint="bind to 127.0.0.1 for local use")
+    finally:
+        engine.dispose()
+    console.print(f"pricecast serving on http://{settings.host}:{settings.port}  (page: /, API docs: /docs)\n"
+                  f"access: {access}", highlight=False)
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
                 log_level=settings.log_level, timeout_graceful_shutdown=30)
 

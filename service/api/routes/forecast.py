@@ -7,6 +7,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from service import accuracy, forecasting
+from service.api.auth import Read
 from service.api.deps import SessionDep
 from service.errors import InvalidInput, PricecastError
 from service.schemas import AccuracyRead, BatchForecastRead, ErrorResponse, ForecastRead, ForecastRequest
@@ -17,7 +18,7 @@ router = APIRouter(tags=["forecast"])
 _E = {code: {"model": ErrorResponse} for code in (404, 409, 422, 503)}
 
 
-@router.post("/forecast", response_model=ForecastRead | BatchForecastRead, responses=_E)
+@router.post("/forecast", response_model=ForecastRead | BatchForecastRead, responses=_E, dependencies=[Read])
 async def forecast(body: ForecastRequest, request: Request) -> Response:
     """Forecast the next step of one ticker (`ticker`) or many (`tickers`); never trains.
 
@@ -89,7 +90,7 @@ def _batch_in(session, state, symbols: list[str], version: int | None, levels: t
     return results
 
 
-@router.get("/series/{ticker}/accuracy", response_model=AccuracyRead, responses=_E)
+@router.get("/series/{ticker}/accuracy", response_model=AccuracyRead, responses=_E, dependencies=[Read])
 def get_accuracy(ticker: str, session: SessionDep) -> AccuracyRead:
     """Live accuracy of served forecasts, per model version and overall, next to persistence."""
     return AccuracyRead(**accuracy.accuracy_report(session, symbol=normalise_ticker(ticker)))

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Body, Query, Request, Response
 
 from service import retraining, training
+from service.api.auth import Read, Train, Write
 from service.api.deps import SessionDep, SettingsDep
 from service.errors import InvalidInput, Unavailable
 from service.schemas import BulkTrainRead, BulkTrainRequest, ErrorResponse, JobListRead, JobRead, TrainRequest
@@ -32,7 +33,7 @@ def enqueue(request: Request, session, jobs: list) -> None:
                               headers={"Retry-After": "5"}) from None
 
 
-@router.post("/series/{ticker}/train", response_model=JobRead, status_code=202,
+@router.post("/series/{ticker}/train", response_model=JobRead, status_code=202, dependencies=[Train],
              responses={200: {"model": JobRead, "description": "A job for this ticker is already queued or running"},
                         **_E})
 def train_ticker(ticker: str, request: Request, response: Response, session: SessionDep, settings: SettingsDep,
@@ -49,7 +50,7 @@ def train_ticker(ticker: str, request: Request, response: Response, session: Ses
     return JobRead.of(job)
 
 
-@router.post("/train", response_model=BulkTrainRead, status_code=202, responses=_E)
+@router.post("/train", response_model=BulkTrainRead, status_code=202, responses=_E, dependencies=[Train])
 def train_many(request: Request, session: SessionDep, settings: SettingsDep, body: BulkTrainRequest) -> BulkTrainRead:
     """Queue one job per ticker: exactly one of {"tickers": [...]}, {"all": true}, {"stale": true}."""
     if body.all is False or body.stale is False:
@@ -61,13 +62,13 @@ def train_many(request: Request, session: SessionDep, settings: SettingsDep, bod
     return BulkTrainRead(jobs=[JobRead.of(j) for j in jobs], errors=errors)
 
 
-@router.get("/jobs/{job_id}", response_model=JobRead, responses={404: _E[404]})
+@router.get("/jobs/{job_id}", response_model=JobRead, responses={404: _E[404]}, dependencies=[Read])
 def get_job(job_id: int, session: SessionDep) -> JobRead:
     """One job with its progress and loss history."""
     return JobRead.of(training.get_job(session, job_id=job_id))
 
 
-@router.get("/jobs", response_model=JobListRead, responses={404: _E[404], 422: _E[422]})
+@router.get("/jobs", response_model=JobListRead, responses={404: _E[404], 422: _E[422]}, dependencies=[Read])
 def list_jobs(session: SessionDep, settings: SettingsDep, ticker: str | None = None,
               status: Literal["queued", "running", "succeeded", "failed", "cancelled"] | None = None,
               limit: Annotated[int, Query(ge=1, description="newest N (at most PRICECAST_JOBS_PAGE_MAX, 500)")] = 50,
@@ -80,7 +81,7 @@ def list_jobs(session: SessionDep, settings: SettingsDep, ticker: str | None = N
                                                                        limit=limit)])
 
 
-@router.post("/jobs/{job_id}/cancel", response_model=JobRead,
+@router.post("/jobs/{job_id}/cancel", response_model=JobRead, dependencies=[Write],
              responses={202: {"model": JobRead, "description": "Running: it stops at the next epoch"}, **_E})
 def cancel_job(job_id: int, response: Response, session: SessionDep) -> JobRead:
     """Cancel a queued job (200) or ask a running one to stop at its next epoch (202)."""

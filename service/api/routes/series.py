@@ -14,6 +14,7 @@ from fastapi.concurrency import run_in_threadpool
 from service import accuracy, registry, retraining
 from service import series as series_domain
 from service.api.routes.jobs import enqueue
+from service.api.auth import Read, Write
 from service.api.deps import SessionDep, SettingsDep
 from service.errors import InvalidInput
 from service.schemas import (
@@ -82,7 +83,8 @@ def _parse_one(kind: str, body, max_rows: int) -> ParsedUpload:
     return uploads[""]
 
 
-@router.post("/series/{ticker}", response_model=UploadReportRead, responses=_ERRORS, openapi_extra=_UPLOAD_BODY)
+@router.post("/series/{ticker}", response_model=UploadReportRead, responses=_ERRORS, openapi_extra=_UPLOAD_BODY,
+             dependencies=[Write])
 async def upload_series(ticker: str, request: Request, settings: SettingsDep, mode: ModeQuery = "merge") -> UploadReportRead:
     """Upload daily prices for one ticker (CSV, multipart file or JSON points). All or nothing."""
     symbol = normalise_ticker(ticker)
@@ -105,7 +107,7 @@ async def upload_series(ticker: str, request: Request, settings: SettingsDep, mo
     return await run_in_threadpool(work)
 
 
-@router.post("/series", response_model=BulkUploadRead, responses=_ERRORS, openapi_extra={"requestBody": {
+@router.post("/series", response_model=BulkUploadRead, responses=_ERRORS, dependencies=[Write], openapi_extra={"requestBody": {
     "required": True, "content": {"text/csv": {"schema": {"type": "string"},
                                                "example": "ticker,date,close\nAAA,2024-01-02,10\nBBB,2024-01-02,20\n"}}}})
 async def upload_many(request: Request, settings: SettingsDep, mode: ModeQuery = "merge") -> BulkUploadRead:
@@ -127,13 +129,13 @@ async def upload_many(request: Request, settings: SettingsDep, mode: ModeQuery =
     return await run_in_threadpool(work)
 
 
-@router.get("/series", response_model=SeriesListRead, responses={503: _ERRORS[503]})
+@router.get("/series", response_model=SeriesListRead, responses={503: _ERRORS[503]}, dependencies=[Read])
 def list_series(session: SessionDep) -> SeriesListRead:
     """Every ticker with its row count and date range."""
     return SeriesListRead(series=[SeriesSummaryRead.model_validate(s) for s in series_domain.list_series(session)])
 
 
-@router.get("/series/{ticker}", response_model=SeriesRead, responses={
+@router.get("/series/{ticker}", response_model=SeriesRead, dependencies=[Read], responses={
     **_ERRORS, 200: {"content": {"text/csv": {"schema": {"type": "string"}}}, "description": "Prices, ascending"}})
 def get_series(
     ticker: str,
@@ -161,7 +163,8 @@ def get_series(
     return SeriesRead(ticker=symbol, points=[PricePointRead.model_validate(p) for p in points])
 
 
-@router.delete("/series/{ticker}", status_code=204, responses={404: _ERRORS[404], 422: _ERRORS[422], 503: _ERRORS[503]})
+@router.delete("/series/{ticker}", status_code=204, dependencies=[Write],
+               responses={404: _ERRORS[404], 422: _ERRORS[422], 503: _ERRORS[503]})
 def delete_series(ticker: str, session: SessionDep, settings: SettingsDep) -> Response:
     """Remove a ticker and everything that belongs to it: prices, jobs, models and checkpoint files."""
     symbol = normalise_ticker(ticker)
