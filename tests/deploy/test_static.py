@@ -135,6 +135,8 @@ def test_override_puts_every_service_on_the_host_network() -> None:
         assert service.get("network_mode") == "host", name
         assert "ports" not in service, f"{name}: published ports mean nothing with host networking"
         assert service.get("pull_policy") == "never", f"{name}: no registry can be reached here"
+        if "build" in service:
+            assert service["build"].get("network") == "host", f"{name}: builds need the host network too"
     for name in APP_SERVICES:
         env = services[name]["environment"]
         assert "@127.0.0.1:5433/" in env["PRICECAST_DATABASE_URL"], name
