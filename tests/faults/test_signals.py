@@ -1,0 +1,124 @@
+"""SIGTERM mid-work: the server finishes in-flight requests and exits; a worker's job is never stuck `running`."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import create_engine, text
+
+from tests.e2e.server import ServerProcess, WorkerProcess
+from tests.e2e.test_jobs import finished, train, upload, wait_for
+from tests.faults.test_concurrent_uploads import business_days
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+CLIENTS, ROWS, CHUNKS = 8, 300, 10
+
+
+def slow_body(ticker_index: int, started: threading.Event) -> Iterator[bytes]:
+    """A CSV upload streamed in chunks over about two seconds (chunked transfer encoding)."""
+    days = business_days(ROWS)
+    rows = [f"{d.isoformat()},{100 + ticker_index + i / 100}\n" for i, d in enumerate(days)]
+    yield b"date,close\n"
+    started.set()
+    step = ROWS // CHUNKS
+    for i in range(0, ROWS, step):
+        time.sleep(0.2)
+        yield "".join(rows[i:i + step]).encode()
+
+
+def test_sigterm_lets_in_flight_requests_finish_then_the_server_exits(tmp_path):
+    server = ServerProcess(tmp_path / "server.log", data_dir=str(tmp_path / "var"))
+    server.wait_ready()
+    started = [threading.Event() for _ in range(CLIENTS)]
+    results: list[object] = [None] * CLIENTS
+
+    def one(i: int) -> None:
+        try:
+            with httpx.Client(base_url=server.url, timeout=60) as client:
+                results[i] = client.post(f"/series/SIG{i}", content=slow_body(i, started[i]),
+                                         headers={"content-type": "text/csv"})
+        except httpx.HTTPError as exc:
+            results[i] = exc
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(CLIENTS)]
+    try:
+        for t in threads:
+            t.start()
+        assert all(e.wait(10) for e in started)
+        time.sleep(0.3)  # every request's headers and first chunk have reached the server
+        sent_at = time.monotonic()
+        server.proc.send_signal(signal.SIGTERM)
+        for t in threads:
+            t.join(60)
+        code = server.proc.wait(30)
+        exited_after = time.monotonic() - sent_at
+    finally:
+        server.stop()
+    log = server.log()
+    print(f"\nserver exited {exited_after:.2f}s after SIGTERM with code {code}")
+    failed = {i: r for i, r in enumerate(results) if not (isinstance(r, httpx.Response) and r.status_code == 200)}
+    assert not failed, f"in-flight uploads did not complete: {failed}\n{log[-3000:]}"
+    assert all(r.json()["rows_inserted"] == ROWS for r in results)
+    assert exited_after >= 1.0, "the server exited before its in-flight requests could have finished"
+    # uvicorn re-raises the signal after a graceful shutdown, so -SIGTERM is a clean exit too.
+    assert code in (0, -signal.SIGTERM), log[-3000:]
+    assert "Application shutdown complete" in log, log[-3000:]
+    assert "Traceback" not in log, log[-3000:]
+    engine = create_engine(f"sqlite:///{tmp_path / 'var' / 'pricecast.db'}")
+    with engine.connect() as conn:
+        stored = dict(conn.execute(text("SELECT t.symbol, count(*) FROM price_point p JOIN ticker t "
+                                        "ON t.id = p.ticker_id GROUP BY t.symbol")).all())
+    engine.dispose()
+    assert stored == {f"SIG{i}": ROWS for i in range(CLIENTS)}
+
+
+def parent_pid(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("PPid:"):
+            return int(line.split()[1])
+    raise AssertionError(f"no PPid for {pid}")
+
+
+@pytest.mark.postgres
+def test_sigterm_to_a_worker_mid_job_requeues_it_and_another_worker_finishes_it(tmp_path, fresh_postgres_url,
+                                                                                 redis_url):
+    # A long heartbeat timeout: only the interrupted worker releasing its job can re-queue it quickly.
+    common = {"database_url": fresh_postgres_url, "queue_url": redis_url, "data_dir": str(tmp_path / "shared"),
+              "job_heartbeat_timeout": "60", "job_reap_interval": "0.5"}
+    workers = [WorkerProcess(tmp_path / f"worker{i}.log", **common) for i in range(2)]
+    try:
+        with ServerProcess(tmp_path / "api.log", embedded_worker="false", **common) as server, \
+                httpx.Client(base_url=server.url, timeout=30) as client:
+            upload(client, "SPX", "SPX.csv")
+            job = train(client, "SPX", epochs=30, patience=30)
+            running = wait_for(client, job["id"], lambda j: j["progress"].get("epoch", 0) >= 2, timeout=60)[-1]
+            assert running["status"] == "running" and running["attempts"] == 1
+            child = int(running["worker_id"].rsplit(":", 1)[1])
+            victim = next(w for w in workers if w.proc.pid == parent_pid(child))
+
+            victim.proc.send_signal(signal.SIGTERM)
+            sent_at = time.monotonic()
+            left = wait_for(client, job["id"], lambda j: j["status"] != "running" or j["attempts"] > 1,
+                            timeout=10)[-1]
+            requeued_after = time.monotonic() - sent_at
+            assert victim.proc.wait(15) is not None
+            final = wait_for(client, job["id"], finished, timeout=120)[-1]
+            print(f"\njob left attempt 1 {requeued_after:.2f}s after SIGTERM ({left['status']}); "
+                  f"worker exited with {victim.proc.returncode}; final {final['status']} "
+                  f"attempts={final['attempts']}")
+            assert final["status"] == "succeeded", final
+            assert final["attempts"] == 2 and final["worker_id"] != running["worker_id"], final
+            assert final["model_version"] == 1
+            assert "releasing it to the reaper" in victim.log(), victim.log()[-3000:]
+            assert client.get("/jobs", params={"status": "running"}).json()["jobs"] == []
+    finally:
+        for w in workers:
+            w.stop()
+    assert not any(os.path.exists(f"/proc/{w.proc.pid}") and w.proc.poll() is None for w in workers)
