@@ -1,37 +1,13 @@
 // The page: a hash router over three kinds of view, the API-key field and the error banner.
 
-import { api, getKey, setKey, onAuthError, ApiError } from "./api.js";
+import { api, getKey, setKey, onAuthError } from "./api.js";
 import { h, clear } from "./dom.js";
+import { authMessage, describe, hideBanner, showBanner } from "./ui.js";
 import { tickersView } from "./tickers.js";
 import { tickerView } from "./ticker.js";
 
 const main = document.getElementById("main");
-const banner = document.getElementById("banner");
-let current = null;  // { cleanup } of the view on screen
-
-/** Show a message above the page; `kind` is "error" or "info". */
-export function showBanner(message, kind = "error") {
-  banner.className = `banner ${kind}`;
-  clear(banner, h("span", message), h("button.close", { type: "button", "aria-label": "dismiss", onclick: hideBanner }, "×"));
-  banner.hidden = false;
-}
-
-export function hideBanner() { banner.hidden = true; }
-
-/** A one-line description of a failed request, for banners and inline notes. */
-export function describe(error) {
-  if (!(error instanceof ApiError)) return String(error?.message || error);
-  if (error.isAuth) return authMessage(error);
-  const id = error.requestId ? ` (request ${error.requestId})` : "";
-  return `${error.message}${error.status ? "" : ""}${error.status >= 500 ? id : ""}`;
-}
-
-function authMessage(error) {
-  const why = error.status === 403
-    ? "this API key may only read"
-    : getKey() ? "the saved API key was refused" : "this server needs an API key";
-  return `${why} (${error.status} ${error.code}: ${error.message}). Paste a valid key in the “API key” field at the top right and press Save.`;
-}
+let current = null;  // the view on screen: { alive, cleanup }
 
 function wireKeyField() {
   const form = document.getElementById("keybox");

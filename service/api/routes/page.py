@@ -41,7 +41,7 @@ def _index() -> tuple[str, str]:
     return html, '"' + hashlib.sha256(html.encode()).hexdigest()[:16] + '"'
 
 
-@router.get("/")
+@router.api_route("/", methods=["GET", "HEAD"])
 def index(request: Request) -> Response:
     """The single-page front end."""
     html, etag = _index()
@@ -52,7 +52,7 @@ def index(request: Request) -> Response:
     return HTMLResponse(html, headers=headers)
 
 
-@router.get("/static/{version}/{path:path}")
+@router.api_route("/static/{version}/{path:path}", methods=["GET", "HEAD"])
 def static_file(version: str, path: str) -> FileResponse:
     """A static asset; cached for a year when the URL names the current version."""
     file = (STATIC_DIR / path).resolve()
