@@ -183,7 +183,8 @@ def run_training(settings: Settings, factory: sessionmaker[Session], *, job_id: 
         attempt, ticker_id, symbol, params = job.attempts, job.ticker_id, job.ticker.symbol, dict(job.params)
         data = load_price_array(s, ticker_id=ticker_id)
         revision = job.ticker.revision
-    log.info("job %s started ticker=%s attempt=%s worker=%s", job_id, symbol, attempt, worker_id)
+    ctx = {"job_id": job_id, "ticker": symbol, "attempt": attempt, "worker_id": worker_id}
+    log.info("job %s started", job_id, extra={**ctx, "event": "job_started"})
     torch.set_num_threads(settings.torch_threads)
     heartbeat = _Heartbeat(factory, job_id, attempt, settings.heartbeat_interval)
     heartbeat.start()
@@ -220,10 +221,13 @@ def run_training(settings: Settings, factory: sessionmaker[Session], *, job_id: 
         relative = f"checkpoints/t{ticker_id}-j{job_id}-a{attempt}.safetensors"
         settings.checkpoint_dir.mkdir(parents=True, exist_ok=True)
         sha = checkpoints.save(settings.data_dir / relative, result)
-        return _register(settings, factory, job_id=job_id, attempt=attempt, result=result, relative=relative,
-                         sha=sha, data=data, revision=revision, started=started)
+        status = _register(settings, factory, job_id=job_id, attempt=attempt, result=result, relative=relative,
+                           sha=sha, data=data, revision=revision, started=started)
+        log.info("job %s %s", job_id, status or "lost", extra={**ctx, "event": f"job_{status or 'lost'}"})
+        return status
     except TrainingStopped:
         reason = stop_reason[0] if stop_reason else "cancel"
+        log.info("job %s stopped: %s", job_id, reason, extra={**ctx, "event": f"job_stopped_{reason}"})
         if reason == "cancel":
             _finish(factory, job_id, attempt, status="cancelled", message="cancelled while running; nothing registered")
             return "cancelled"
@@ -234,14 +238,16 @@ def run_training(settings: Settings, factory: sessionmaker[Session], *, job_id: 
         log.warning("job %s attempt %s lost ownership (re-queued elsewhere); stopping", job_id, attempt)
         return None
     except (InvalidInput, ModelInsufficientData, ConfigError, TrainingFailed) as exc:
+        log.warning("job %s failed: %s", job_id, exc, extra={**ctx, "event": "job_failed"})
         _finish(factory, job_id, attempt, status="failed", error=str(getattr(exc, "message", exc)))
         return "failed"
     except OSError as exc:
+        log.error("job %s failed writing its checkpoint: %s", job_id, exc, extra={**ctx, "event": "job_failed"})
         _finish(factory, job_id, attempt, status="failed",
                 error=f"could not write the checkpoint under {settings.checkpoint_dir}: {exc.strerror or exc}")
         return "failed"
     except Exception as exc:
-        log.exception("job %s failed", job_id)
+        log.exception("job %s failed", job_id, extra={**ctx, "event": "job_failed"})
         _finish(factory, job_id, attempt, status="failed", error=f"unexpected {type(exc).__name__}: {exc}")
         return "failed"
     except BaseException:
@@ -268,7 +274,6 @@ def _register(settings: Settings, factory: sessionmaker[Session], *, job_id: int
         job.message = f"version {version.version}: {version.promotion}"
         job.progress = {**job.progress, "elapsed_s": round(time.monotonic() - started, 3), "eta_s": 0.0}
         s.commit()
-    log.info("job %s succeeded: %s", job_id, job.message)
     return "succeeded"
 
 

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from service.db import make_engine, make_sessionmaker, session_scope
 from service.jobs import JobQueue
+from service.logs import configure_logging
 from service.settings import Settings
 from service.training import reap_stale_jobs, run_training
 
@@ -37,10 +38,15 @@ def execute_here(settings: Settings, job_id: int) -> str | None:
     return run_training(settings, process_factory(settings), job_id=job_id, worker_id=worker_id())
 
 
+def _child(settings: Settings, job_id: int) -> None:
+    configure_logging(settings)
+    execute_here(settings, job_id)
+
+
 def execute_in_child(settings: Settings, job_id: int) -> None:
     """Run a job in a fresh child process (the embedded consumer), so training never holds the API's GIL."""
     ctx = multiprocessing.get_context("forkserver")
-    child = ctx.Process(target=execute_here, args=(settings, job_id), name=f"pricecast-job-{job_id}", daemon=True)
+    child = ctx.Process(target=_child, args=(settings, job_id), name=f"pricecast-job-{job_id}", daemon=True)
     child.start()
     child.join()
     if child.exitcode != 0:

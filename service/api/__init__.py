@@ -12,7 +12,8 @@ from fastapi import FastAPI
 from service import migrate
 from service.api.auth import Authenticator
 from service.api.errors import install_error_handlers
-from service.api.middleware import BodyLimitMiddleware, RequestIdMiddleware
+from service.api.metrics import Metrics, StateCollector
+from service.api.middleware import AccessLogMiddleware, BodyLimitMiddleware, RequestIdMiddleware
 from service.api.routes import forecast, health, jobs, models, page, series
 from service.db import make_engine, make_sessionmaker
 from service.forecasting import Caches
@@ -111,7 +112,10 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.caches = Caches(settings)
     app.state.auth = Authenticator(settings, app.state.sessionmaker)
     install_error_handlers(app)
+    app.state.metrics = Metrics()
+    app.state.metrics.registry.register(StateCollector(app.state))
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_upload_bytes)
+    app.add_middleware(AccessLogMiddleware, metrics=app.state.metrics)
     app.add_middleware(RequestIdMiddleware)
     app.include_router(health.router)
     app.include_router(series.router)

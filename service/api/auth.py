@@ -108,7 +108,7 @@ class Authenticator:
         if write and who.read_only:
             raise Forbidden("this API key is read-only; uploads, deletes, training, activation and cancel "
                             "need a read-write key")
-        request.state.principal = who.name
+        request.state.principal = who.name  # logged per request; the key itself never is
         for limiter, setting in ((self.requests, "PRICECAST_RATE_LIMIT"),) + (
                 ((self.training, "PRICECAST_TRAIN_RATE_LIMIT"),) if train else ()):
             wait = limiter.take(who.name)

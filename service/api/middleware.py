@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import re
+import time
 import uuid
 from typing import Any
 
@@ -74,3 +76,37 @@ class BodyLimitMiddleware:
             return message
 
         await self.app(scope, counting_receive, send)
+
+
+class AccessLogMiddleware:
+    """One log line and one metrics observation per request: id, route, status, duration."""
+
+    def __init__(self, app: ASGIApp, metrics: Any) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.log = logging.getLogger("pricecast.access")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = 500
+
+        async def send_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            seconds = time.perf_counter() - start
+            route = getattr(scope.get("route"), "path", None) or "unmatched"
+            state = scope.get("state", {})
+            self.metrics.observe(scope["method"], route, status, seconds)
+            self.log.info("%s %s %s %.1fms", scope["method"], scope["path"], status, seconds * 1000, extra={
+                "request_id": state.get("request_id"), "method": scope["method"], "route": route,
+                "path": scope["path"], "status": status, "duration_ms": round(seconds * 1000, 3),
+                "client": (scope.get("client") or ("-",))[0], "principal": state.get("principal")})

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 
 import typer
@@ -14,6 +13,7 @@ from service.cli.series import open_sessions
 from service.db import session_scope
 from service.errors import PricecastError
 from service.jobs import JobQueue
+from service.logs import configure_logging
 from service.tables import TrainingJob
 
 
@@ -27,7 +27,7 @@ def worker(ctx: typer.Context,
     from service.worker import run_worker
 
     settings = settings_of(ctx)
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure_logging(settings)
     open_sessions(settings)  # refuse a database behind head before taking jobs
     run_worker(settings, workers=workers)
 

@@ -6,6 +6,7 @@ import typer
 
 from service import migrate as migrations
 from service.cli.app import app, console, fail, settings_of
+from service.logs import configure_logging
 
 
 @app.command()
@@ -45,7 +46,8 @@ def serve(
         engine.dispose()
     console.print(f"pricecast serving on http://{settings.host}:{settings.port}  (page: /, API docs: /docs)\n"
                   f"access: {access}", highlight=False)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
+    configure_logging(settings)
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None,
                 log_level=settings.log_level, timeout_graceful_shutdown=30)
 
 

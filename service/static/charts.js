@@ -4,7 +4,7 @@
 // Long series are thinned to a min/max pair per pixel column, so 5,000 points cost no more to
 // draw than the chart is wide.
 
-import { ticksLinear, ticksLog, dateTicks } from "./ticks.js";
+import { ticksLinear, ticksLog, dateTicks, tickLabels } from "./ticks.js";
 
 const NS = "http://www.w3.org/2000/svg";
 
@@ -217,7 +217,7 @@ export class Chart {
     const useLog = this.log && lo > 0;
     const ticks = useLog ? ticksLog(lo, hi) : ticksLinear(lo, hi, Math.max(3, Math.round(height / 60)));
     if (!useLog) { lo = Math.min(lo, ticks[0]); hi = Math.max(hi, ticks[ticks.length - 1]); }
-    const labels = ticks.map((v) => this.opts.yFormat(v));
+    const labels = tickLabels(ticks);
     const left = 12 + 7 * Math.max(4, ...labels.map((l) => l.length));
     const gutter = showForecast ? clamp(Math.round(width * 0.09), 56, 110) : 0;
     const box = { left, top: 10, right: width - 14, bottom: height - 24 };

@@ -67,3 +67,14 @@ export function dateTicks(dates, i0, i1, max) {
   }
   return out;
 }
+
+/** Labels for value ticks with just the decimals their spacing needs ("2,400", "0.25"). */
+export function tickLabels(ticks) {
+  const step = ticks.length > 1 ? Math.min(...ticks.slice(1).map((v, k) => v - ticks[k])) : Math.abs(ticks[0]) || 1;
+  const decimals = (v) => {
+    for (let d = 0; d < 8; d++) if (Math.abs(v * 10 ** d - Math.round(v * 10 ** d)) < 1e-6) return d;
+    return 8;
+  };
+  const d = Math.min(8, Math.max(...ticks.map(decimals), step >= 1 ? 0 : decimals(step)));
+  return ticks.map((v) => v.toLocaleString("en-US", { minimumFractionDigits: d, maximumFractionDigits: d }));
+}

@@ -39,7 +39,7 @@ export async function trainingTab(body, ticker, ctx) {
         "When the job succeeds the new version becomes active only if the server's promotion policy says it " +
         "is better than the current one."),
       form),
-    card("jobcard", "Job", jobBox),
+    card("jobcard", null, jobBox),
     card("history", "Recent jobs", historyBox));
 
   let shown = null;   // the job on screen

@@ -36,7 +36,9 @@ async def forecast(body: ForecastRequest, request: Request) -> Response:
             with state.engine.connect() as conn:
                 hits, _ = forecasting.cached_answers(conn, state.caches, [symbol], body.model_version, levels)
             if hits:
+                state.metrics.forecasts.labels("hit").inc()
                 return Response(hits[symbol][1], media_type="application/json")
+        state.metrics.forecasts.labels("miss").inc()
         return JSONResponse(await run_in_threadpool(_single, state, body, symbol, levels))
     if body.prices is not None:
         raise InvalidInput("prices can only be sent with a single ticker", details={"field": "prices"})
@@ -54,6 +56,8 @@ async def forecast(body: ForecastRequest, request: Request) -> Response:
         with state.engine.connect() as conn:
             hits, misses = forecasting.cached_answers(conn, state.caches, symbols, body.model_version, levels)
         results = {s: answer for s, (answer, _) in hits.items()}
+        state.metrics.forecasts.labels("hit").inc(len(hits))
+        state.metrics.forecasts.labels("miss").inc(len(misses))
         if misses:
             results |= await run_in_threadpool(_batch, state, misses, body.model_version, levels)
     forecasts = []

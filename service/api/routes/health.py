@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy.exc import SQLAlchemyError
 
 from service import migrate
@@ -30,3 +31,10 @@ def readyz(request: Request, settings: SettingsDep) -> HealthRead:
         raise Unavailable(f"schema at {current or 'nothing'}, expected {head}: run `pricecast migrate`",
                           details={"schema_revision": current, "head_revision": head})
     return HealthRead(status="ready", schema_revision=current, head_revision=head)
+
+
+@router.get("/metrics", response_class=Response, responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}},
+                                                                  "description": "Prometheus text format"}})
+def metrics(request: Request) -> Response:
+    """Prometheus metrics: requests, latencies, uploads, forecasts, caches, jobs, queue depth, model age."""
+    return Response(generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -102,9 +102,17 @@ async def upload_series(ticker: str, request: Request, settings: SettingsDep, mo
                 enqueue(request, session, [retrain])
                 report.warnings.append(f"queued retraining job {retrain.id}: the active model is "
                                        f">= PRICECAST_RETRAIN_AFTER={settings.retrain_after} points behind")
+        count_rows(request, [report])
         return UploadReportRead.model_validate(report)
 
     return await run_in_threadpool(work)
+
+
+def count_rows(request: Request, reports: list) -> None:
+    counter = request.app.state.metrics.upload_rows
+    for r in reports:
+        for outcome in ("inserted", "updated", "unchanged", "deleted"):
+            counter.labels(outcome).inc(getattr(r, f"rows_{outcome}"))
 
 
 @router.post("/series", response_model=BulkUploadRead, responses=_ERRORS, dependencies=[Write], openapi_extra={"requestBody": {
@@ -124,6 +132,7 @@ async def upload_many(request: Request, settings: SettingsDep, mode: ModeQuery =
             for report in reports:
                 accuracy.resolve_forecasts(session, ticker_id=report.ticker_id)
             session.commit()
+        count_rows(request, reports)
         return BulkUploadRead(results=[UploadReportRead.model_validate(r) for r in reports])
 
     return await run_in_threadpool(work)
