@@ -54,10 +54,19 @@ def hadolint_binary() -> str:
     return found
 
 
-def compose(*args: str, files: tuple[Path, ...] = (COMPOSE_FILE,)) -> subprocess.CompletedProcess[str]:
-    """Run `docker compose -f ... ARGS` with none of the settings a shell might have exported."""
+TEST_KEY = "k" * 32
+
+
+def compose(*args: str, files: tuple[Path, ...] = (COMPOSE_FILE,), **env_vars: str) -> subprocess.CompletedProcess[str]:
+    """Run `docker compose -f ... ARGS` with none of the settings a shell might have exported.
+
+    The one setting without a default, PRICECAST_BOOTSTRAP_KEY, is set unless overridden.
+    """
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("POSTGRES_", "PRICECAST_", "SMOKE_", "COMPOSE_", "DOCKER_"))}
+    env["PRICECAST_BOOTSTRAP_KEY"] = TEST_KEY
+    env.update(env_vars)
+    env = {k: v for k, v in env.items() if v}
     command = [str(compose_binary())]
     for f in files:
         command += ["-f", str(f)]
@@ -89,6 +98,12 @@ def test_compose_file_is_valid_as_users_run_it() -> None:
     assert result.stderr == "", result.stderr  # no warnings such as unset variables
 
 
+def test_compose_file_refuses_to_run_without_an_api_key() -> None:
+    result = compose("config", "-q", PRICECAST_BOOTSTRAP_KEY="")
+    assert result.returncode != 0
+    assert "PRICECAST_BOOTSTRAP_KEY" in result.stderr and ".env" in result.stderr, result.stderr
+
+
 def test_compose_file_with_host_network_override_is_valid() -> None:
     result = compose("config", "-q", files=(COMPOSE_FILE, OVERRIDE_FILE))
     assert result.returncode == 0, result.stderr
@@ -110,6 +125,9 @@ def test_services_and_their_wiring() -> None:
         assert ("checkpoints", "/data/checkpoints") in mounts, f"{name} must share the checkpoint volume"
     api_env = services["api"]["environment"]
     assert api_env["PRICECAST_HOST"] == "0.0.0.0"
+    assert api_env["PRICECAST_BOOTSTRAP_KEY"] == TEST_KEY
+    for name in ("migrate", "worker"):
+        assert "PRICECAST_BOOTSTRAP_KEY" not in services[name]["environment"], f"{name} needs no API key"
     assert api_env["PRICECAST_EMBEDDED_WORKER"] == "false"
     assert [p["target"] for p in services["api"]["ports"]] == [8000]
 
