@@ -234,6 +234,7 @@ export class Chart {
   }
 
   render() {
+    const t0 = performance.now();
     const g = (this.geo = this.layout());
     const { width, height, box, xOf, yOf } = g;
     this.svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
@@ -268,6 +269,7 @@ export class Chart {
     this.renderHover();
     if (this.nav) this.renderNavigator(width);
     this.root.dataset.rendered = String((Number(this.root.dataset.rendered) || 0) + 1);
+    this.root.dataset.renderMs = (performance.now() - t0).toFixed(2);
     void height;
   }
 

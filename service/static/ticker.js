@@ -39,8 +39,11 @@ const orNull = (promise, statuses = [404, 409]) =>
 
 async function overviewTab(body, ticker, ctx) {
   const started = performance.now();
-  const [series, forecast, models, accuracy] = await Promise.all([
-    api.getSeries(ticker), orNull(api.forecast(ticker)), api.models(ticker), orNull(api.accuracy(ticker)),
+  // Accuracy after the forecast, so that it counts the forecast this page has just been served.
+  const [series, [forecast, accuracy], models] = await Promise.all([
+    api.getSeries(ticker),
+    orNull(api.forecast(ticker)).then(async (f) => [f, await orNull(api.accuracy(ticker))]),
+    api.models(ticker),
   ]);
   if (!ctx.alive()) return;
   const loaded = performance.now();
@@ -143,6 +146,14 @@ function drawBacktest(box, edgeBox, bt) {
 
 const LOWER = ["rmse", "mae", "mape", "mase", "brier"];
 
+/** A formatter giving every value of a row the same decimals: four significant digits of the largest. */
+function sameDecimals(values, suffix) {
+  const top = Math.max(...values.filter(Number.isFinite).map(Math.abs), 0);
+  const digits = top > 0 ? Math.min(6, Math.max(0, 3 - Math.floor(Math.log10(top)))) : 2;
+  return (v) => (Number.isFinite(v)
+    ? v.toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits }) + suffix : "—");
+}
+
 function metricsBlock(c) {
   const skill = c.skill_rmse;
   const verdict = c.no_edge
@@ -156,17 +167,18 @@ function metricsBlock(c) {
       `against ${num(c.persistence.rmse)} for persistence (skill ${signedPct(skill)}); direction right ` +
       `${pct(c.model.directional_accuracy)} vs ${pct(c.always_up.directional_accuracy)} always-up.`);
   const rows = [
-    ["RMSE", "rmse", num], ["MAE", "mae", num], ["MAPE", "mape", (v) => (Number.isFinite(v) ? `${num(v, 3)}%` : "—")],
-    ["MASE", "mase", (v) => num(v, 3)], ["Direction right", "directional_accuracy", (v) => pct(v)],
-    ["Brier score", "brier", (v) => num(v, 3)], ["80% band covered", "coverage_80", (v) => pct(v)],
-    ["95% band covered", "coverage_95", (v) => pct(v)],
+    ["RMSE", "rmse", null], ["MAE", "mae", null], ["MAPE", "mape", "%"],
+    ["MASE", "mase", null], ["Direction right", "directional_accuracy", pct],
+    ["Brier score", "brier", null], ["80% band covered", "coverage_80", pct],
+    ["95% band covered", "coverage_95", pct],
   ];
   const cols = [["Model", c.model], ["Persistence", c.persistence], ["Drift", c.drift], ["Always up", c.always_up]];
   return [verdict,
     h("table.grid.metrics-table", { "data-testid": "metrics" },
       h("thead", h("tr", h("th", "Test days"), cols.map(([name]) => h("th.num", name)))),
-      h("tbody", rows.map(([label, key, fmt]) => {
+      h("tbody", rows.map(([label, key, how]) => {
         const vals = cols.map(([, o]) => o?.[key]);
+        const fmt = typeof how === "function" ? (v) => how(v) : sameDecimals(vals, how || "");
         const finiteVals = vals.filter(Number.isFinite);
         const best = finiteVals.length > 1 && !key.startsWith("coverage") && key !== "brier"
           ? (LOWER.includes(key) ? Math.min : Math.max)(...finiteVals) : null;

@@ -45,6 +45,7 @@ export async function trainingTab(body, ticker, ctx) {
   let shown = null;   // the job on screen
   let timer = 0;
   let chart = null;
+  let chartBox = null;  // the loss chart's element, kept across polls of the same job
   ctx.onCleanup(() => { clearTimeout(timer); chart?.destroy(); });
 
   const follow = (job) => {
@@ -70,7 +71,9 @@ export async function trainingTab(body, ticker, ctx) {
     if (shown?.id !== job.id) {
       chart?.destroy();
       chart = null;
+      chartBox = h("div.loss-chart", { "data-testid": "loss-chart" });
     }
+    if (shown && shown.id === job.id && shown.status !== job.status) refreshHistory();
     shown = job;
     const p = job.progress || {};
     const fraction = p.max_epochs ? Math.min(p.epoch / p.max_epochs, 1) : 0;
@@ -78,7 +81,6 @@ export async function trainingTab(body, ticker, ctx) {
     const cancel = live && !job.cancel_requested
       ? h("button.btn.danger", { type: "button", "data-testid": "cancel-job", onclick: () => cancelJob(job) }, "Cancel")
       : null;
-    const chartBox = jobBox.querySelector(".loss-chart") || h("div.loss-chart", { "data-testid": "loss-chart" });
     const stats = [
       ["Epoch", `${int(p.epoch ?? 0)} / ${int(p.max_epochs)}`],
       ["Elapsed", seconds(p.elapsed_s)],
