@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
+from fastapi import Path, Query
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
 
 from models.lstm import BOUNDS
 from service.reports import comparison
+
+MAX_ID = 2**31 - 1
+PathId = Annotated[int, Path(ge=1, le=MAX_ID)]
+TICKER_PATTERN = r"^[A-Za-z0-9^][A-Za-z0-9.\-^=_]{0,31}$"
+TICKER_DOC = "1-32 characters from letters, digits and .-^=_, the first a letter, digit or ^ (stored upper-case)"
+PathTicker = Annotated[str, Path(pattern=TICKER_PATTERN, description=TICKER_DOC)]
+QueryTicker = Annotated[str | None, Query(pattern=TICKER_PATTERN, description=TICKER_DOC)]
+Level = Annotated[int, Field(ge=1, le=99)]
 
 UTCTimestamp = Annotated[
     datetime,
@@ -88,7 +97,7 @@ class HealthRead(BaseModel):
 class TrainRequest(BaseModel):
     """Optional training parameters; anything left out takes the core's measured default."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     window: int | None = Field(None, ge=BOUNDS["window"][0], le=BOUNDS["window"][1])
     hidden_size: int | None = Field(None, ge=BOUNDS["hidden_size"][0], le=BOUNDS["hidden_size"][1])
@@ -136,15 +145,25 @@ class JobListRead(BaseModel):
     jobs: list[JobRead]
 
 
-class BulkTrainRequest(BaseModel):
-    """Exactly one of tickers, all or stale."""
-
+class _BulkTrain(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    tickers: list[str] | None = Field(None, min_length=1)
-    all: bool | None = None
-    stale: bool | None = None
     params: TrainRequest | None = None
+
+
+class TrainTickers(_BulkTrain):
+    tickers: list[str] = Field(min_length=1, description="a malformed or unknown ticker is an entry in `errors`")
+
+
+class TrainAll(_BulkTrain):
+    all: Literal[True]
+
+
+class TrainStale(_BulkTrain):
+    stale: Literal[True] = Field(description="tickers whose active model is PRICECAST_RETRAIN_AFTER points behind")
+
+
+BulkTrainRequest = TrainTickers | TrainAll | TrainStale
 
 
 class TickerError(BaseModel):
@@ -233,19 +252,30 @@ class BatchForecastRead(BaseModel):
     errors: list[TickerError]
 
 
-class ForecastRequest(BaseModel):
-    """Exactly one of `ticker` and `tickers`."""
-
+class _Forecast(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    ticker: str | None = None
-    tickers: list[str] | None = Field(None, min_length=1)
-    model_version: int | None = Field(None, ge=1, description="use this version instead of the active one")
-    levels: list[int] | None = Field(None, min_length=1, max_length=10,
-                                     description="interval levels in percent (default [80, 95])")
+    model_version: int | None = Field(None, ge=1, le=MAX_ID, description="use this version instead of the active one")
+    levels: list[Level] | None = Field(None, min_length=1, max_length=10,
+                                       description="interval levels in percent (default [80, 95])")
+
+
+class ForecastOne(_Forecast):
+    """One ticker: answers with one forecast object."""
+
+    ticker: str = Field(pattern=TICKER_PATTERN, description=TICKER_DOC)
     prices: list[dict[str, Any]] | None = Field(
         None, description='recent history inline, as the upload\'s points: [{"date", "close"}, ...]; '
                           "at least the model's window + 1 points; nothing is stored")
+
+
+class ForecastMany(_Forecast):
+    """Many tickers: answers {"forecasts": [...], "errors": [...]}; one ticker's problem does not fail the rest."""
+
+    tickers: list[str] = Field(min_length=1)
+
+
+ForecastRequest = ForecastOne | ForecastMany
 
 
 class AccuracyRead(BaseModel):

@@ -99,9 +99,10 @@ def _consumer(queue: JobQueue, *, workers: int, worker_type: str) -> QuietConsum
 class EmbeddedWorker:
     """The consumer inside `pricecast serve`: one thread that runs each job in a child process."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, queue: JobQueue) -> None:
         self.settings = settings
-        self.queue = JobQueue(settings, execute=lambda job_id: execute_in_child(settings, job_id))
+        self.queue = queue
+        queue.execute = lambda job_id: execute_in_child(settings, job_id)
         self.consumer = _consumer(self.queue, workers=1, worker_type="thread")
         self.reaper = Reaper(settings, self.queue)
 

@@ -78,10 +78,8 @@ def create_app(settings: Settings) -> FastAPI:
         log.warning("access: %s", check_access(settings, app.state.auth))
         background: EmbeddedWorker | Reaper
         if settings.embedded_worker:
-            background = EmbeddedWorker(settings)
-            app.state.queue = background.queue
+            background = EmbeddedWorker(settings, app.state.queue)
         else:
-            app.state.queue = JobQueue(settings)
             background = Reaper(settings, app.state.queue)
         background.start()
         log.info("job queue %s; embedded worker %s", settings.queue.split("@")[-1],
@@ -110,6 +108,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.engine = make_engine(settings.db_url)
     app.state.sessionmaker = make_sessionmaker(app.state.engine)
     app.state.caches = Caches(settings)
+    app.state.queue = JobQueue(settings)
     app.state.auth = Authenticator(settings, app.state.sessionmaker)
     install_error_handlers(app)
     app.state.metrics = Metrics()

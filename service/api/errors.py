@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from service.errors import PricecastError
 
@@ -58,9 +59,14 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400:  # a body FastAPI could not parse: invalid input like any other
+            return error_response(request_id_of(request), 422, "invalid_input", f"body: {exc.detail}",
+                                  {"field": "body"})
         code = _HTTP_CODES.get(exc.status_code, "invalid_input" if exc.status_code < 500 else "internal")
-        return error_response(request_id_of(request), exc.status_code, code, str(exc.detail),
-                              headers=getattr(exc, "headers", None))
+        headers = dict(getattr(exc, "headers", None) or {})
+        if exc.status_code == 405:  # several routes share a path: Allow lists all their methods
+            headers["Allow"] = ", ".join(_allowed_methods(request))
+        return error_response(request_id_of(request), exc.status_code, code, str(exc.detail), headers=headers)
 
     @app.exception_handler(DBAPIError)
     async def _database(request: Request, exc: DBAPIError) -> JSONResponse:
@@ -77,6 +83,15 @@ def install_error_handlers(app: FastAPI) -> None:
         rid = request_id_of(request)
         log.exception("unhandled error request_id=%s path=%s", rid, request.url.path)
         return error_response(rid, 500, "internal", f"internal error; quote request id {rid}")
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches({**request.scope, "method": "GET"})
+        if match != Match.NONE and getattr(route, "methods", None):
+            methods |= route.methods
+    return sorted(methods)
 
 
 def _is_unavailable(exc: DBAPIError) -> bool:

@@ -40,14 +40,18 @@ const orNull = (promise, statuses = [404, 409]) =>
 async function overviewTab(body, ticker, ctx) {
   const started = performance.now();
   // Accuracy after the forecast, so that it counts the forecast this page has just been served.
-  const [series, [forecast, accuracy], models] = await Promise.all([
+  let [series, [forecast, accuracy], models] = await Promise.all([
     api.getSeries(ticker),
-    orNull(api.forecast(ticker)).then(async (f) => [f, await orNull(api.accuracy(ticker))]),
+    // A forecast that fails (a broken checkpoint, say) leaves the rest of the page standing.
+    api.forecast(ticker).catch((e) => (e instanceof ApiError && e.isAuth ? Promise.reject(e) : { error: e }))
+      .then(async (f) => [f, await orNull(api.accuracy(ticker))]),
     api.models(ticker),
   ]);
   if (!ctx.alive()) return;
   const loaded = performance.now();
   const active = models.models.find((m) => m.status === "active") || null;
+  const failed = forecast?.error;
+  if (failed) forecast = null;
   const field = forecast?.price_field || active?.price_field ||
     (series.points.every((p) => p.adj_close != null) ? "adj_close" : "close");
 
@@ -57,7 +61,7 @@ async function overviewTab(body, ticker, ctx) {
   clear(body,
     h("div.row.top",
       card("wide", `Price (${field})`, priceBox),
-      forecastCard(ticker, forecast)),
+      forecastCard(ticker, forecast, failed)),
     active ? [
       card("backtest", `Backtest of v${active.version} over its ${plural(active.comparison.n_test, "test day")}`,
         h("p.muted", "Each day the model forecast the next price from the days before it; persistence " +
@@ -89,14 +93,23 @@ async function overviewTab(body, ticker, ctx) {
   window.pricecast.timings = { points: values.length, fetch_ms: loaded - started, setup_ms: performance.now() - loaded };
 
   if (active) {
-    const bt = await api.backtest(ticker, active.version);
+    let bt;
+    try {
+      bt = await api.backtest(ticker, active.version);
+    } catch (error) {
+      if (ctx.alive()) clear(backtestBox, h("p.error", `No backtest: ${describe(error)}`));
+      return;
+    }
     if (!ctx.alive()) return;
     const charts = drawBacktest(backtestBox, edgeBox, bt);
     ctx.onCleanup(() => charts.forEach((c) => c.destroy()));
   }
 }
 
-function forecastCard(ticker, f) {
+function forecastCard(ticker, f, failed) {
+  if (failed && !(failed instanceof ApiError && failed.status === 409)) {
+    return card("forecast", "Next step", h("p.error", `No forecast: ${describe(failed)}`));
+  }
   if (!f) {
     return card("forecast", "Next step", h("p.muted", "No forecast: no active model yet."),
       h("a.btn.primary", { href: `#/t/${encodeURIComponent(ticker)}/train` }, `Train ${ticker}`));
@@ -107,7 +120,9 @@ function forecastCard(ticker, f) {
     h("p.muted", `for ${f.target_date}, after the last price on ${f.as_of}`),
     h("div.big", { "data-testid": "predicted-price" }, price(f.predicted_price),
       h("span.change", ` ${signedPct(f.predicted_return)}`)),
-    h("p", trendMark(f.trend), ` · P(up) ${pct(f.prob_up, 1)} `, edgeBadge(f.no_edge),
+    h("p", h("span", { title: "the direction of the point forecast" }, trendMark(f.trend)),
+      h("span", { title: "the model's calibrated probability that the price rises" }, ` · chance of a rise ${pct(f.prob_up, 1)} `),
+      edgeBadge(f.no_edge),
       f.stale ? h("span.badge.stale", "stale") : null),
     h("table.kv",
       h("tr", h("th", "Last price"), h("td.num", price(f.last_price))),

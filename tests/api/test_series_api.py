@@ -65,7 +65,8 @@ def test_invalid_json_and_bad_ticker(client):
     r = client.post("/series/X", content=b"{nope", headers={"content-type": "application/json"})
     assert_error(r, 422, "invalid_input")
     err = assert_error(upload(client, "a b", "date,close\n2024-01-02,1\n"), 422, "invalid_input")
-    assert err["details"] == {"field": "ticker", "value": "a b"}
+    assert err["details"]["fields"][0]["field"] == "ticker" and err["details"]["fields"][0]["value"] == "a b"
+    assert err["message"].startswith("ticker='a b': ")
 
 
 def test_split_warning_at_upload(client):

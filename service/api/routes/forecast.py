@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
@@ -10,7 +12,15 @@ from service import accuracy, forecasting
 from service.api.auth import Read
 from service.api.deps import SessionDep
 from service.errors import InvalidInput, PricecastError
-from service.schemas import AccuracyRead, BatchForecastRead, ErrorResponse, ForecastRead, ForecastRequest
+from service.schemas import (
+    AccuracyRead,
+    BatchForecastRead,
+    ErrorResponse,
+    ForecastOne,
+    ForecastRead,
+    ForecastRequest,
+    PathTicker,
+)
 from service.settings import Settings
 from service.uploads import normalise_ticker, parse_points
 
@@ -19,7 +29,7 @@ _E = {code: {"model": ErrorResponse} for code in (404, 409, 422, 503)}
 
 
 @router.post("/forecast", response_model=ForecastRead | BatchForecastRead, responses=_E, dependencies=[Read])
-async def forecast(body: ForecastRequest, request: Request) -> Response:
+async def forecast(body: Annotated[ForecastRequest, Body()], request: Request) -> Response:
     """Forecast the next step of one ticker (`ticker`) or many (`tickers`); never trains.
 
     Answers are cached under (ticker revision, version, levels): a repeat costs one indexed
@@ -27,10 +37,8 @@ async def forecast(body: ForecastRequest, request: Request) -> Response:
     """
     state = request.app.state
     settings: Settings = state.settings
-    if (body.ticker is None) == (body.tickers is None):
-        raise InvalidInput("give exactly one of ticker or tickers", details={"field": "ticker"})
     levels = forecasting.check_levels(body.levels)
-    if body.ticker is not None:
+    if isinstance(body, ForecastOne):
         symbol = normalise_ticker(body.ticker)
         if body.prices is None:
             with state.engine.connect() as conn:
@@ -40,8 +48,6 @@ async def forecast(body: ForecastRequest, request: Request) -> Response:
                 return Response(hits[symbol][1], media_type="application/json")
         state.metrics.forecasts.labels("miss").inc()
         return JSONResponse(await run_in_threadpool(_single, state, body, symbol, levels))
-    if body.prices is not None:
-        raise InvalidInput("prices can only be sent with a single ticker", details={"field": "prices"})
     if len(body.tickers) > settings.max_batch_tickers:
         raise InvalidInput(f"tickers: {len(body.tickers)} given, at most PRICECAST_MAX_BATCH_TICKERS="
                            f"{settings.max_batch_tickers}", details={"field": "tickers"})
@@ -70,7 +76,7 @@ async def forecast(body: ForecastRequest, request: Request) -> Response:
     return JSONResponse({"forecasts": forecasts, "errors": errors})
 
 
-def _single(state, body: ForecastRequest, symbol: str, levels: tuple[int, ...]) -> dict:
+def _single(state, body: ForecastOne, symbol: str, levels: tuple[int, ...]) -> dict:
     with state.sessionmaker() as session:
         if body.prices is not None:
             upload = parse_points({"points": body.prices}, max_rows=state.settings.max_upload_rows)
@@ -95,6 +101,6 @@ def _batch_in(session, state, symbols: list[str], version: int | None, levels: t
 
 
 @router.get("/series/{ticker}/accuracy", response_model=AccuracyRead, responses=_E, dependencies=[Read])
-def get_accuracy(ticker: str, session: SessionDep) -> AccuracyRead:
+def get_accuracy(ticker: PathTicker, session: SessionDep) -> AccuracyRead:
     """Live accuracy of served forecasts, per model version and overall, next to persistence."""
     return AccuracyRead(**accuracy.accuracy_report(session, symbol=normalise_ticker(ticker)))

@@ -11,7 +11,19 @@ from service import retraining, training
 from service.api.auth import Read, Train, Write
 from service.api.deps import SessionDep, SettingsDep
 from service.errors import InvalidInput, Unavailable
-from service.schemas import BulkTrainRead, BulkTrainRequest, ErrorResponse, JobListRead, JobRead, TrainRequest
+from service.schemas import (
+    BulkTrainRead,
+    BulkTrainRequest,
+    ErrorResponse,
+    JobListRead,
+    JobRead,
+    PathId,
+    PathTicker,
+    QueryTicker,
+    TrainAll,
+    TrainRequest,
+    TrainStale,
+)
 from service.uploads import normalise_ticker
 
 log = logging.getLogger("pricecast.api")
@@ -36,7 +48,7 @@ def enqueue(request: Request, session, jobs: list) -> None:
 @router.post("/series/{ticker}/train", response_model=JobRead, status_code=202, dependencies=[Train],
              responses={200: {"model": JobRead, "description": "A job for this ticker is already queued or running"},
                         **_E})
-def train_ticker(ticker: str, request: Request, response: Response, session: SessionDep, settings: SettingsDep,
+def train_ticker(ticker: PathTicker, request: Request, response: Response, session: SessionDep, settings: SettingsDep,
                  body: Annotated[TrainRequest | None, Body()] = None) -> JobRead:
     """Queue a training job for a ticker (202). While one is queued or running, that job is returned (200)."""
     job, created = training.submit_training(session, settings=settings, symbol=normalise_ticker(ticker),
@@ -51,25 +63,25 @@ def train_ticker(ticker: str, request: Request, response: Response, session: Ses
 
 
 @router.post("/train", response_model=BulkTrainRead, status_code=202, responses=_E, dependencies=[Train])
-def train_many(request: Request, session: SessionDep, settings: SettingsDep, body: BulkTrainRequest) -> BulkTrainRead:
+def train_many(request: Request, session: SessionDep, settings: SettingsDep,
+               body: Annotated[BulkTrainRequest, Body()]) -> BulkTrainRead:
     """Queue one job per ticker: exactly one of {"tickers": [...]}, {"all": true}, {"stale": true}."""
-    if body.all is False or body.stale is False:
-        raise InvalidInput("all/stale must be true when given", details={"field": "all" if body.all is False else "stale"})
-    jobs, errors, created = retraining.submit_bulk(session, settings=settings, tickers=body.tickers, all_=bool(body.all),
-                                          stale=bool(body.stale), params=body.params.params() if body.params else None)
+    jobs, errors, created = retraining.submit_bulk(
+        session, settings=settings, tickers=getattr(body, "tickers", None), all_=isinstance(body, TrainAll),
+        stale=isinstance(body, TrainStale), params=body.params.params() if body.params else None)
     session.commit()
     enqueue(request, session, created)
     return BulkTrainRead(jobs=[JobRead.of(j) for j in jobs], errors=errors)
 
 
 @router.get("/jobs/{job_id}", response_model=JobRead, responses={404: _E[404]}, dependencies=[Read])
-def get_job(job_id: int, session: SessionDep) -> JobRead:
+def get_job(job_id: PathId, session: SessionDep) -> JobRead:
     """One job with its progress and loss history."""
     return JobRead.of(training.get_job(session, job_id=job_id))
 
 
 @router.get("/jobs", response_model=JobListRead, responses={404: _E[404], 422: _E[422]}, dependencies=[Read])
-def list_jobs(session: SessionDep, settings: SettingsDep, ticker: str | None = None,
+def list_jobs(session: SessionDep, settings: SettingsDep, ticker: QueryTicker = None,
               status: Literal["queued", "running", "succeeded", "failed", "cancelled"] | None = None,
               limit: Annotated[int, Query(ge=1, description="newest N (at most PRICECAST_JOBS_PAGE_MAX, 500)")] = 50,
               ) -> JobListRead:
@@ -83,7 +95,7 @@ def list_jobs(session: SessionDep, settings: SettingsDep, ticker: str | None = N
 
 @router.post("/jobs/{job_id}/cancel", response_model=JobRead, dependencies=[Write],
              responses={202: {"model": JobRead, "description": "Running: it stops at the next epoch"}, **_E})
-def cancel_job(job_id: int, response: Response, session: SessionDep) -> JobRead:
+def cancel_job(job_id: PathId, response: Response, session: SessionDep) -> JobRead:
     """Cancel a queued job (200) or ask a running one to stop at its next epoch (202)."""
     job = training.cancel_job(session, job_id=job_id)
     session.commit()

@@ -20,6 +20,7 @@ from service.errors import InvalidInput
 from service.schemas import (
     BulkUploadRead,
     ErrorResponse,
+    PathTicker,
     PricePointRead,
     SeriesListRead,
     SeriesRead,
@@ -27,7 +28,9 @@ from service.schemas import (
     UploadReportRead,
 )
 from service.tables import PRICE_COLUMNS
-from service.uploads import ParsedUpload, normalise_ticker, parse_csv, parse_points
+from service.uploads import ParsedUpload, normalise_ticker, parse_csv, parse_date, parse_points
+
+DATE_PATTERN = r"^\d{4}-\d{2}-\d{2}$"
 
 router = APIRouter(tags=["series"])
 
@@ -85,7 +88,7 @@ def _parse_one(kind: str, body, max_rows: int) -> ParsedUpload:
 
 @router.post("/series/{ticker}", response_model=UploadReportRead, responses=_ERRORS, openapi_extra=_UPLOAD_BODY,
              dependencies=[Write])
-async def upload_series(ticker: str, request: Request, settings: SettingsDep, mode: ModeQuery = "merge") -> UploadReportRead:
+async def upload_series(ticker: PathTicker, request: Request, settings: SettingsDep, mode: ModeQuery = "merge") -> UploadReportRead:
     """Upload daily prices for one ticker (CSV, multipart file or JSON points). All or nothing."""
     symbol = normalise_ticker(ticker)
     kind, body = await _read_body(request)
@@ -147,12 +150,12 @@ def list_series(session: SessionDep) -> SeriesListRead:
 @router.get("/series/{ticker}", response_model=SeriesRead, dependencies=[Read], responses={
     **_ERRORS, 200: {"content": {"text/csv": {"schema": {"type": "string"}}}, "description": "Prices, ascending"}})
 def get_series(
-    ticker: str,
+    ticker: PathTicker,
     request: Request,
     session: SessionDep,
     settings: SettingsDep,
-    start: date | None = None,
-    end: date | None = None,
+    start: Annotated[str | None, Query(pattern=DATE_PATTERN, description="first date, YYYY-MM-DD")] = None,
+    end: Annotated[str | None, Query(pattern=DATE_PATTERN, description="last date, YYYY-MM-DD")] = None,
     limit: Annotated[int | None, Query(ge=1, description="the latest N points (default 10,000; at most 100,000)")] = None,
 ):
     """Prices of one ticker, ascending; `Accept: text/csv` returns CSV."""
@@ -160,7 +163,7 @@ def get_series(
     if limit is not None and limit > settings.series_page_max:
         raise InvalidInput(f"limit={limit}: must be at most {settings.series_page_max}",
                            details={"field": "limit", "value": limit})
-    points = series_domain.list_prices(session, symbol=symbol, start=start, end=end,
+    points = series_domain.list_prices(session, symbol=symbol, start=_date("start", start), end=_date("end", end),
                                        limit=limit or settings.series_page_default)
     if "text/csv" in request.headers.get("accept", ""):
         out = io.StringIO()
@@ -172,9 +175,18 @@ def get_series(
     return SeriesRead(ticker=symbol, points=[PricePointRead.model_validate(p) for p in points])
 
 
+def _date(field: str, value: str | None) -> date | None:
+    if value is None:
+        return None
+    try:
+        return parse_date(value)
+    except ValueError as exc:
+        raise InvalidInput(f"{field}={value!r}: {exc}", details={"field": field, "value": value}) from None
+
+
 @router.delete("/series/{ticker}", status_code=204, dependencies=[Write],
                responses={404: _ERRORS[404], 422: _ERRORS[422], 503: _ERRORS[503]})
-def delete_series(ticker: str, session: SessionDep, settings: SettingsDep) -> Response:
+def delete_series(ticker: PathTicker, session: SessionDep, settings: SettingsDep) -> Response:
     """Remove a ticker and everything that belongs to it: prices, jobs, models and checkpoint files."""
     symbol = normalise_ticker(ticker)
     registry.delete_checkpoints(session, settings=settings, ticker_id=series_domain.get_ticker(session, symbol=symbol).id)
