@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -27,9 +28,20 @@ def request_id_of(request: Request) -> str:
     return getattr(request.state, "request_id", "-")
 
 
+def _json_safe(value: Any) -> Any:
+    """Echoed input may hold NaN or infinity, which JSON cannot carry: send those as text."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return repr(value)
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    return value
+
+
 def error_response(request_id: str, status: int, code: str, message: str, details: Any = None,
                    headers: dict[str, str] | None = None) -> JSONResponse:
-    body = {"error": {"code": code, "message": message, "details": details}, "request_id": request_id}
+    body = {"error": {"code": code, "message": message, "details": _json_safe(details)}, "request_id": request_id}
     return JSONResponse(body, status_code=status, headers={**(headers or {}), "X-Request-ID": request_id})
 
 
