@@ -58,6 +58,14 @@ async function route() {
     else await tickersView(main, ctx);
   } catch (error) {
     if (!ctx.alive()) return;
+    if (error.isAuth) {
+      // The banner says what the server refused; here, only what to do about it.
+      clear(main, h("section.card.empty", h("h2", "An API key is needed"),
+        h("p.muted", "Paste a key in the field at the top right and press Save. It is kept in this browser only " +
+          "and sent to this server with every request.")));
+      document.getElementById("api-key").focus();
+      return;
+    }
     clear(main, h("section.card", h("h1", "Something went wrong"), h("p.error", describe(error)),
       h("p", h("a", { href: "#/" }, "Back to the tickers"))));
   }

@@ -52,6 +52,14 @@ export function num(x, sig = 4) {
   return Number(x.toPrecision(sig)).toLocaleString("en-US", { maximumFractionDigits: 8 });
 }
 
+export function fixed(x, digits = 2) {
+  return isNum(x) ? x.toFixed(digits) : "—";
+}
+
+export function bytes(n) {
+  return n < 1024 ? `${n} bytes` : n < 1024 ** 2 ? `${(n / 1024).toFixed(0)} KiB` : `${(n / 1024 ** 2).toFixed(1)} MiB`;
+}
+
 export function pct(x, digits = 1) {
   return isNum(x) ? (x * 100).toFixed(digits) + "%" : "—";
 }

@@ -1,7 +1,7 @@
 // The models tab: every kept version side by side, each next to persistence; activate one.
 
 import { api } from "./api.js";
-import { h, clear, num, pct, signedPct, int, when } from "./dom.js";
+import { h, clear, fixed, num, pct, signedPct, int, when } from "./dom.js";
 import { card, describe, edgeBadge, loading, pill } from "./ui.js";
 
 export async function modelsTab(body, ticker, ctx) {
@@ -61,7 +61,7 @@ const ROWS = [  // [label, (model) -> cell content, section?]
   ["Always “up”", (m) => pct(m.comparison?.always_up.directional_accuracy), "persistence"],
   ["Noise band", (m) => `±${pct(m.comparison?.direction_noise_band)}`],
   ["§Calibration"],
-  ["Brier score", (m) => num(m.comparison?.model.brier, 3)],
+  ["Brier score", (m) => fixed(m.comparison?.model.brier, 3)],
   ["80% band covered", (m) => pct(m.comparison?.model.coverage_80)],
   ["95% band covered", (m) => pct(m.comparison?.model.coverage_95)],
   ["§Registry"],

@@ -3,7 +3,7 @@
 
 import { api, ApiError } from "./api.js";
 import { Chart } from "./charts.js";
-import { h, clear, int, price, pct, num, signedPct, plural, when } from "./dom.js";
+import { h, clear, fixed, int, price, pct, num, signedPct, plural, when } from "./dom.js";
 import { card, describe, edgeBadge, loading, trendMark } from "./ui.js";
 import { trainingTab } from "./training.js";
 import { modelsTab } from "./models.js";
@@ -218,7 +218,7 @@ function liveAccuracy(acc) {
     ["MAE, model", (s) => num(s.mae)], ["MAE, persistence", (s) => num(s.persistence_mae)],
     ["RMSE, model", (s) => num(s.rmse)], ["RMSE, persistence", (s) => num(s.persistence_rmse)],
     ["Direction right", (s) => pct(s.directional_accuracy)], ["Up days (base rate)", (s) => pct(s.base_rate)],
-    ["Brier score", (s) => num(s.brier, 3)],
+    ["Brier score", (s) => fixed(s.brier, 3)],
     ["80% band covered", (s) => pct(s.coverage?.["80"])], ["95% band covered", (s) => pct(s.coverage?.["95"])],
   ];
   return h("div", { "data-testid": "live-accuracy" },

@@ -1,7 +1,7 @@
 // The tickers list and the CSV upload box.
 
 import { api, ApiError } from "./api.js";
-import { h, clear, int, price, signedPct, pct, plural } from "./dom.js";
+import { h, bytes, clear, int, price, signedPct, pct, plural } from "./dom.js";
 import { card, describe, edgeBadge, loading, trendMark } from "./ui.js";
 
 export async function tickersView(main, ctx) {
@@ -81,7 +81,7 @@ function uploadBox(after) {
   tickerInput.addEventListener("input", () => { autoTicker = tickerInput.value === ""; });
   const picked = () => {
     const file = fileInput.files[0];
-    drop.querySelector(".drop-title").textContent = file ? `${file.name} (${int(file.size / 1024)} KiB)` : "Choose a CSV file";
+    drop.querySelector(".drop-title").textContent = file ? `${file.name} (${bytes(file.size)})` : "Choose a CSV file";
     if (file && autoTicker) tickerInput.value = tickerFromName(file.name);
   };
   fileInput.addEventListener("change", picked);

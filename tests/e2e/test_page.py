@@ -99,14 +99,14 @@ def server(tmp_path_factory) -> Iterator[ServerProcess]:
         yield s
 
 
-def shoot(browser: Browser, name: str) -> Path:
+def shoot(browser: Browser, name: str, *, to_docs: bool = True) -> Path:
     """Save a full-page screenshot, check it is not blank, and copy it to docs/ when asked to."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
     browser.page.screenshot(path=str(path), full_page=True)
     colours = distinct_colours(browser, path)
     assert colours > 200, f"{path} looks blank: {colours} distinct colours"
-    if os.environ.get("PRICECAST_SCREENSHOTS_TO_DOCS") == "1":
+    if to_docs and os.environ.get("PRICECAST_SCREENSHOTS_TO_DOCS") == "1":
         DOCS_SHOTS.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, DOCS_SHOTS / f"{name}.png")
     return path
@@ -240,7 +240,7 @@ def test_upload_train_watch_forecast_and_activate(server, browser, api):
     assert page.locator("[data-testid=backtest-chart] path.series").count() == 3  # actual, model, persistence
     verdict = page.inner_text("[data-testid=verdict]")
     assert ("No edge" in verdict) == forecast["no_edge"]
-    shoot(browser, "overview")
+    shoot(browser, "overview-ibm", to_docs=False)
 
     # A second version, then activate whichever one is not active.
     page.click("a.tab[data-tab=train]")
@@ -262,7 +262,6 @@ def test_upload_train_watch_forecast_and_activate(server, browser, api):
     page.click("a.brand")
     page.wait_for_selector("tr[data-ticker=IBM] .trend")
     assert f"v{target}" in page.inner_text("tr[data-ticker=IBM]")
-    shoot(browser, "tickers")
 
     assert browser.errors == []
     offsite = [u for u in browser.urls if not u.startswith(server.url + "/") and not u.startswith("data:")]
@@ -280,6 +279,7 @@ def test_price_chart_is_fast_on_5000_points(server, browser, api):
     page.wait_for_selector("[data-testid=backtest-chart] path.series.model")
     timings = page.evaluate("() => window.pricecast.timings")
     assert timings["points"] == n
+    shoot(browser, "overview")
     render_ms = []
     for label in ("All", "5Y", "1M", "All", "3M", "All"):
         before = int(page.get_attribute("[data-testid=price-chart]", "data-rendered"))
@@ -307,6 +307,10 @@ def test_price_chart_is_fast_on_5000_points(server, browser, api):
     a0, a1 = map(int, zoomed.split(":"))
     b0, b1 = map(int, panned.split(":"))
     assert b0 < a0 and b1 - b0 == a1 - a0, (zoomed, panned)  # dragged right: earlier days, same span
+
+    page.click("a.brand")
+    page.wait_for_selector("tr[data-ticker=SPX] .trend")
+    shoot(browser, "tickers")
     assert browser.errors == []
 
 
