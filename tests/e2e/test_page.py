@@ -308,6 +308,19 @@ def test_price_chart_is_fast_on_5000_points(server, browser, api):
     b0, b1 = map(int, panned.split(":"))
     assert b0 < a0 and b1 - b0 == a1 - a0, (zoomed, panned)  # dragged right: earlier days, same span
 
+    # The next price arrives: the forecast this page was served resolves, and live accuracy shows it.
+    served = api.post("/forecast", json={"ticker": "SPX"}).json()
+    r = api.post("/series/SPX", content="date,close,adj_close\n2019-01-02,2510.03,2510.03\n",
+                 headers={"content-type": "text/csv"})
+    assert r.status_code == 200, r.text
+    page.reload()
+    live = page.wait_for_selector("[data-testid=live-accuracy] table")
+    assert "1 resolved" in page.inner_text("[data-testid=live-accuracy]")
+    rows = dict(line.split("\t")[:2] for line in live.inner_text().splitlines() if "\t" in line)
+    persistence_error = abs(served["last_price"] - 2510.03)
+    assert float(rows["MAE, persistence"].replace(",", "")) == pytest.approx(persistence_error, rel=2e-3)
+    assert float(rows["Resolved"]) == 1
+
     page.click("a.brand")
     page.wait_for_selector("tr[data-ticker=SPX] .trend")
     shoot(browser, "tickers")
