@@ -32,6 +32,7 @@ class Settings(BaseSettings):
     # Jobs: the queue, workers and their limits
     queue_url: str | None = None
     embedded_worker: bool = True
+    embedded_training: Literal["process", "thread"] = "process"  # bench/jobs.py measures both
     torch_threads: int = Field(1, ge=1, le=256)
     job_heartbeat_timeout: float = Field(60.0, gt=0)
     job_reap_interval: float = Field(10.0, gt=0)

@@ -102,7 +102,10 @@ class EmbeddedWorker:
     def __init__(self, settings: Settings, queue: JobQueue) -> None:
         self.settings = settings
         self.queue = queue
-        queue.execute = lambda job_id: execute_in_child(settings, job_id)
+        if settings.embedded_training == "thread":
+            queue.execute = lambda job_id: execute_here(settings, job_id)
+        else:
+            queue.execute = lambda job_id: execute_in_child(settings, job_id)
         self.consumer = _consumer(self.queue, workers=1, worker_type="thread")
         self.reaper = Reaper(settings, self.queue)
 
