@@ -18,7 +18,7 @@ import pytest
 
 from tests.e2e.server import ServerProcess
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 UPLOADS = 50
 DAYS = 600
 RETRYABLE = {409, 503}
@@ -94,7 +94,8 @@ def merge(uploads: list[dict], order: list[int]) -> dict[str, dict[str, float | 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def server(request, tmp_path):
-    settings = {"data_dir": str(tmp_path / "var"), "embedded_worker": "false", "log_level": "warning"}
+    settings = {"data_dir": str(tmp_path / "var"), "embedded_worker": "false", "log_level": "warning",
+                "rate_limit": "off"}  # 50 requests at once from one address: the limiter is not under test
     if request.param == "postgres":
         settings["database_url"] = request.getfixturevalue("fresh_postgres_url")
     with ServerProcess(tmp_path / "server.log", **settings) as server:
