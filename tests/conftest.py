@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -35,6 +36,23 @@ def data_file(name: str) -> Path:
     pytest.skip(f"{name} not found in {SHARED_DATA} or {EXAMPLE_DATA}")
 
 
+@contextmanager
+def _database(prefix: str) -> Iterator[str]:
+    """Create a migrated database on the test server; drop it afterwards."""
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    try:
+        migrate.upgrade(Settings(database_url=url))
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
     """A fresh, migrated Postgres database for this test run, dropped at the end."""
@@ -42,16 +60,8 @@ def postgres_url() -> Iterator[str]:
         if os.environ.get("CI"):
             pytest.fail("CI=true but PRICECAST_TEST_POSTGRES_URL is not set: Postgres tests must run in CI")
         pytest.skip("PRICECAST_TEST_POSTGRES_URL not set (scripts/test sets it)")
-    name = f"pricecast_test_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    migrate.upgrade(Settings(database_url=url))
-    yield url
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with _database("pricecast_test") as url:
+        yield url
 
 
 def _truncate_all(url: str) -> None:
@@ -87,16 +97,8 @@ def session(settings: Settings) -> Iterator[Session]:
 @pytest.fixture
 def fresh_postgres_url(postgres_url: str) -> Iterator[str]:
     """A database of its own for one test (end-to-end tests share it with server processes)."""
-    name = f"pricecast_e2e_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    migrate.upgrade(Settings(database_url=url))
-    yield url
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with _database("pricecast_e2e") as url:
+        yield url
 
 
 @pytest.fixture
