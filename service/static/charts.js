@@ -6,44 +6,8 @@
 
 import { ticksLinear, ticksLog, dateTicks, tickLabels } from "./ticks.js";
 
-const NS = "http://www.w3.org/2000/svg";
-
-function svg(tag, attrs = {}, parent = null) {
-  const node = document.createElementNS(NS, tag);
-  for (const [k, v] of Object.entries(attrs)) if (v != null) node.setAttribute(k, v);
-  if (parent) parent.append(node);
-  return node;
-}
-
-const finite = Number.isFinite;
-const clamp = (v, lo, hi) => Math.max(lo, Math.min(hi, v));
-
-/** Column buckets of [i0, i1] at most `cols` wide: each gives the indices of its min and max. */
-function thin(values, i0, i1, cols) {
-  const n = i1 - i0 + 1;
-  if (n <= cols * 2) {
-    const out = [];
-    for (let i = i0; i <= i1; i++) if (finite(values[i])) out.push(i);
-    return out;
-  }
-  const out = [];
-  const per = n / cols;
-  for (let c = 0; c < cols; c++) {
-    const a = i0 + Math.floor(c * per);
-    const b = Math.min(i1, i0 + Math.floor((c + 1) * per) - 1);
-    let lo = -1, hi = -1;
-    for (let i = a; i <= b; i++) {
-      const v = values[i];
-      if (!finite(v)) continue;
-      if (lo < 0 || v < values[lo]) lo = i;
-      if (hi < 0 || v > values[hi]) hi = i;
-    }
-    if (lo < 0) continue;
-    if (lo === hi) out.push(lo);
-    else out.push(Math.min(lo, hi), Math.max(lo, hi));
-  }
-  return out;
-}
+import { svg, finite, clamp, thin } from "./svg.js";
+import { Navigator } from "./navigator.js";
 
 export class Chart {
   /**
@@ -110,9 +74,7 @@ export class Chart {
     body.append(this.svg, this.tip);
     this.root.append(this.head, body);
     if (opts.navigator) {
-      this.nav = svg("svg", { class: "chart-nav", "aria-label": "drag to choose the window shown above" });
-      this.root.append(this.nav);
-      this.wireNavigator();
+      this.nav = new Navigator(this);
     }
     if (opts.hint) {
       const hint = document.createElement("div");
@@ -138,7 +100,7 @@ export class Chart {
       this.setWindow(this.i0, this.i1, null);
     }
     this.renderLegend();
-    this.navDirty = true;
+    this.nav?.invalidate();
     this.schedule();
   }
 
@@ -267,14 +229,13 @@ export class Chart {
     });
     this.renderForecast(g);
     this.renderHover();
-    if (this.nav) this.renderNavigator(width);
+    if (this.nav) this.nav.render(width);
     this.root.dataset.rendered = String((Number(this.root.dataset.rendered) || 0) + 1);
     this.root.dataset.renderMs = (performance.now() - t0).toFixed(2);
-    void height;
   }
 
   renderAxes(g) {
-    const { box, ticks, labels, yOf, xOf, width } = g;
+    const { box, ticks, labels, yOf, xOf } = g;
     const grid = [];
     const texts = [];
     ticks.forEach((v, k) => {
@@ -301,7 +262,6 @@ export class Chart {
     }
     this.gGrid.replaceChildren(...grid.map(([tag, a]) => svg(tag, a)));
     this.gAxes.replaceChildren(...texts.map(([tag, a, text]) => { const t = svg(tag, a); t.textContent = text; return t; }));
-    void width;
   }
 
   renderForecast(g) {
@@ -395,75 +355,6 @@ export class Chart {
     const tipW = this.tip.offsetWidth;
     this.tip.style.left = `${at + 14 + tipW > g.width ? at - 14 - tipW : at + 14}px`;
     this.tip.style.top = `${g.box.top + 4}px`;
-  }
-
-  renderNavigator(width) {
-    const h = 46;
-    const primary = this.data.series[0];
-    const n = this.data.x.length;
-    if (!primary || n < 2) { this.nav.replaceChildren(); return; }
-    const left = this.geo.box.left, right = this.geo.box.right;
-    const xOf = (i) => left + (i / (n - 1)) * (right - left);
-    if (this.navDirty || this.navWidth !== width) {
-      this.navDirty = false;
-      this.navWidth = width;
-      this.nav.setAttribute("viewBox", `0 0 ${width} ${h}`);
-      this.nav.setAttribute("width", width);
-      this.nav.setAttribute("height", h);
-      const idx = thin(primary.values, 0, n - 1, Math.round(right - left));
-      let lo = Infinity, hi = -Infinity;
-      for (const i of idx) { lo = Math.min(lo, primary.values[i]); hi = Math.max(hi, primary.values[i]); }
-      const yOf = (v) => h - 4 - ((v - lo) / (hi - lo || 1)) * (h - 8);
-      const d = idx.map((i, k) => (k ? "L" : "M") + xOf(i).toFixed(1) + "," + yOf(primary.values[i]).toFixed(1)).join("");
-      this.nav.replaceChildren();
-      svg("rect", { class: "nav-bg", x: left, y: 0, width: right - left, height: h }, this.nav);
-      svg("path", { class: "nav-line", d }, this.nav);
-      this.navShadeL = svg("rect", { class: "nav-shade", y: 0, height: h }, this.nav);
-      this.navShadeR = svg("rect", { class: "nav-shade", y: 0, height: h }, this.nav);
-      this.navWin = svg("rect", { class: "nav-window", y: 0.5, height: h - 1 }, this.nav);
-      this.navH0 = svg("rect", { class: "nav-handle", y: h / 2 - 9, width: 6, height: 18, rx: 2 }, this.nav);
-      this.navH1 = svg("rect", { class: "nav-handle", y: h / 2 - 9, width: 6, height: 18, rx: 2 }, this.nav);
-    }
-    const a = xOf(this.i0), b = xOf(this.i1);
-    this.navShadeL.setAttribute("x", left);
-    this.navShadeL.setAttribute("width", Math.max(a - left, 0));
-    this.navShadeR.setAttribute("x", b);
-    this.navShadeR.setAttribute("width", Math.max(right - b, 0));
-    this.navWin.setAttribute("x", a);
-    this.navWin.setAttribute("width", Math.max(b - a, 1));
-    this.navH0.setAttribute("x", a - 3);
-    this.navH1.setAttribute("x", b - 3);
-    this.navGeo = { left, right, n };
-  }
-
-  wireNavigator() {
-    let drag = null;
-    const indexAt = (e) => {
-      const { left, right, n } = this.navGeo;
-      const px = e.clientX - this.nav.getBoundingClientRect().left;
-      return clamp(((px - left) / (right - left)) * (n - 1), 0, n - 1);
-    };
-    this.nav.addEventListener("pointerdown", (e) => {
-      if (!this.navGeo) return;
-      const i = indexAt(e);
-      const tol = ((this.navGeo.n - 1) / (this.navGeo.right - this.navGeo.left)) * 6;
-      if (Math.abs(i - this.i0) < tol) drag = { mode: "left" };
-      else if (Math.abs(i - this.i1) < tol) drag = { mode: "right" };
-      else if (i > this.i0 && i < this.i1) drag = { mode: "move", at: i, i0: this.i0, i1: this.i1 };
-      else drag = { mode: "new", at: i };
-      this.nav.setPointerCapture(e.pointerId);
-    });
-    this.nav.addEventListener("pointermove", (e) => {
-      if (!drag) return;
-      const i = indexAt(e);
-      if (drag.mode === "left") this.setWindow(Math.min(i, this.i1 - this.opts.minWindow), this.i1);
-      else if (drag.mode === "right") this.setWindow(this.i0, Math.max(i, this.i0 + this.opts.minWindow));
-      else if (drag.mode === "move") this.setWindow(drag.i0 + i - drag.at, drag.i1 + i - drag.at);
-      else this.setWindow(Math.min(drag.at, i), Math.max(drag.at, i));
-    });
-    const end = () => { drag = null; };
-    this.nav.addEventListener("pointerup", end);
-    this.nav.addEventListener("pointercancel", end);
   }
 }
 

@@ -307,6 +307,15 @@ def test_price_chart_is_fast_on_5000_points(server, browser, api):
     a0, a1 = map(int, zoomed.split(":"))
     b0, b1 = map(int, panned.split(":"))
     assert b0 < a0 and b1 - b0 == a1 - a0, (zoomed, panned)  # dragged right: earlier days, same span
+    # Brush a new window on the navigator, outside the current one: from a fifth to nearly half of the series.
+    page.click("[data-testid=price-chart] button[data-range='1M']")
+    nav = page.locator("[data-testid=price-chart] svg.chart-nav").bounding_box()
+    page.mouse.move(nav["x"] + nav["width"] * 0.2, nav["y"] + nav["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(nav["x"] + nav["width"] * 0.45, nav["y"] + nav["height"] / 2, steps=5)
+    page.mouse.up()
+    c0, c1 = map(int, page.get_attribute("[data-testid=price-chart]", "data-window").split(":"))
+    assert 0.1 * n < c0 < 0.3 * n and 0.35 * n < c1 < 0.55 * n, (c0, c1, n)
 
     # The next price arrives: the forecast this page was served resolves, and live accuracy shows it.
     served = api.post("/forecast", json={"ticker": "SPX"}).json()
