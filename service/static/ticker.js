@@ -26,7 +26,7 @@ export async function tickerView(main, route, ctx) {
   api.listSeries().then(({ series }) => {
     const s = series.find((x) => x.ticker === ticker);
     if (ctx.alive() && s) {
-      clear(meta, `${int(s.rows)} rows · ${s.first_date} → ${s.last_date} · revision ${s.revision}`);
+      clear(meta, `${int(s.rows)} rows · ${s.first_date} → ${s.last_date}`);
     }
   }).catch(() => {});
   if (tab === "train") return trainingTab(body, ticker, ctx);
