@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.middleware.gzip import GZipMiddleware
 
 from service import migrate
 from service.api.auth import Authenticator
@@ -113,6 +114,7 @@ def create_app(settings: Settings) -> FastAPI:
     install_error_handlers(app)
     app.state.metrics = Metrics()
     app.state.metrics.registry.register(StateCollector(app.state))
+    app.add_middleware(GZipMiddleware, minimum_size=4096)  # series and backtests are large JSON
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_upload_bytes)
     app.add_middleware(AccessLogMiddleware, metrics=app.state.metrics)
     app.add_middleware(RequestIdMiddleware)
