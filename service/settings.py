@@ -37,6 +37,7 @@ class Settings(BaseSettings):
     job_heartbeat_timeout: float = Field(60.0, gt=0)
     job_reap_interval: float = Field(10.0, gt=0)
     job_max_attempts: int = Field(3, ge=1, le=100)
+    job_redeliver_after: float = Field(900.0, gt=0)  # re-send queued jobs the broker may have lost
     job_timeout: float = Field(3600.0, gt=0)
     max_queued_jobs: int = Field(1000, ge=1)
     max_bulk_tickers: int = Field(1000, ge=1)

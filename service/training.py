@@ -84,6 +84,7 @@ def submit_training(session: Session, *, settings: Settings, symbol: str, params
         raise QueueFull(f"{queued} jobs are queued (PRICECAST_MAX_QUEUED_JOBS={settings.max_queued_jobs}); "
                         "retry when some have finished", details={"queued": queued}, headers={"Retry-After": "30"})
     job = TrainingJob(ticker_id=ticker.id, status="queued", priority=priority, attempts=0, cancel_requested=False,
+                      heartbeat_at=utcnow(),  # while queued: when it was last sent to the queue
                       params={**{k: getattr(config, k) for k in TRAIN_FIELDS}, "seed": seed},
                       progress={"epoch": 0, "max_epochs": config.epochs}, history=[])
     session.add(job)
@@ -292,9 +293,18 @@ def reap_stale_jobs(session: Session, *, settings: Settings) -> list[int]:
                 status="failed", finished_at=utcnow(),
                 error=f"{silent}; gave up after {attempts} attempts (PRICECAST_JOB_MAX_ATTEMPTS)"))
         elif session.execute(update(TrainingJob).where(*same).values(
-                status="queued", worker_id=None, message=f"re-queued: {silent}")).rowcount:
+                status="queued", worker_id=None, heartbeat_at=utcnow(), message=f"re-queued: {silent}")).rowcount:
+            requeued.append(job_id)
+    # A queued job whose message the broker lost (Redis restarted without its data) would wait
+    # forever: send it again. A duplicate delivery is harmless, only one worker can claim it.
+    lost = utcnow() - timedelta(seconds=settings.job_redeliver_after)
+    for job_id, sent in session.execute(select(TrainingJob.id, TrainingJob.heartbeat_at).where(
+            TrainingJob.status == "queued", TrainingJob.heartbeat_at < lost)).all():
+        if session.execute(update(TrainingJob).where(TrainingJob.id == job_id, TrainingJob.status == "queued",
+                                                     TrainingJob.heartbeat_at == sent)
+                           .values(heartbeat_at=utcnow())).rowcount:
             requeued.append(job_id)
     session.flush()
-    if stale:
-        log.warning("reaper: %d stale job(s), re-queued %s", len(stale), requeued)
+    if requeued or stale:
+        log.warning("reaper: %d stale running job(s); sent again: %s", len(stale), requeued)
     return requeued

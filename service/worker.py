@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import secrets
 import socket
 import threading
 
@@ -29,8 +30,12 @@ def process_factory(settings: Settings) -> sessionmaker[Session]:
     return _factories[key]
 
 
+_TOKEN = secrets.token_hex(3)  # container PIDs repeat across hosts that share a hostname
+
+
 def worker_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
+    """host-token:pid, unique per worker process."""
+    return f"{socket.gethostname()}-{_TOKEN}:{os.getpid()}"
 
 
 def execute_here(settings: Settings, job_id: int) -> str | None:

@@ -225,3 +225,18 @@ def test_bulk_submit_and_stale(factory, settings):
         assert retraining.points_behind(s) == {"A": 5}
         assert retraining.stale_tickers(s, settings=settings.model_copy(update={"retrain_after": 5})) == ["A"]
         assert retraining.stale_tickers(s, settings=settings.model_copy(update={"retrain_after": 6})) == []
+
+
+def test_reaper_sends_long_queued_jobs_again(factory, settings):
+    with factory() as s:
+        make_series(s, n=400)
+    job_id = submit(factory, settings)
+    quick = settings.model_copy(update={"job_redeliver_after": 30})
+    with factory() as s:
+        assert training.reap_stale_jobs(s, settings=quick) == []  # just queued
+        s.execute(update(TrainingJob).where(TrainingJob.id == job_id).values(heartbeat_at=utcnow() - timedelta(minutes=5)))
+        s.commit()
+        assert training.reap_stale_jobs(s, settings=quick) == [job_id]
+        s.commit()
+        assert training.reap_stale_jobs(s, settings=quick) == []  # not again until the next period
+    assert run(factory, settings, job_id) == "succeeded"
