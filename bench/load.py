@@ -23,6 +23,7 @@ import argparse
 import asyncio
 import json
 import math
+import os
 import random
 import tempfile
 import time
@@ -263,6 +264,28 @@ def report(tally: Tally, elapsed: float, args: argparse.Namespace, backend: str)
         print(f"transport error {error}: {n}")
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of a process (Linux /proc), or None."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def forecast_cache(client: httpx.Client) -> dict[str, float]:
+    """Answer-cache hits and misses from GET /metrics (empty when the server has no metrics)."""
+    r = client.get("/metrics")
+    if r.status_code != 200:
+        return {}
+    out = {}
+    for line in r.text.splitlines():
+        if line.startswith("pricecast_forecasts_total{"):
+            label, value = line.split("} ")
+            out[label.split('cache="')[1].rstrip('"')] = float(value)
+    return out
+
+
 @contextmanager
 def postgres_database(admin_url: str | None):
     """A fresh, migrated database on the given server, dropped afterwards (None: use SQLite)."""
@@ -312,9 +335,20 @@ def main() -> None:
             tickers = prepare(c, args.synthetic, args.epochs)
             print(f"setup: {len(tickers)} tickers uploaded and trained in {time.perf_counter() - t0:.1f}s ({backend})")
             runner = asyncio.run if uvloop is None else uvloop.run
+            server_cpu, client_cpu = cpu_seconds(server.proc.pid), time.process_time()
             tally, elapsed = runner(run_load(server.port, tickers, args.clients, args.duration,
                                              args.upload_share, args.seed))
+            client_cpu = time.process_time() - client_cpu
+            server_cpu = cpu_seconds(server.proc.pid) - server_cpu if server_cpu is not None else float("nan")
             report(tally, elapsed, args, backend)
+            answered = len(tally.latencies["forecast"]) + len(tally.latencies["upload"])
+            print(f"CPU during the load: server process {server_cpu / elapsed:.0%} of a core "
+                  f"({server_cpu / max(answered, 1) * 1000:.2f} ms per request), load generator "
+                  f"{client_cpu / elapsed:.0%}; machine load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+            cache = forecast_cache(c)
+            if cache:
+                print(f"forecast answers from the cache: {cache.get('hit', 0):.0f} hits, {cache.get('miss', 0):.0f} misses "
+                      "(every upload moves its ticker's revision)")
             server_errors = {k: {s: n for s, n in v.items() if s >= 500} for k, v in tally.statuses.items()}
             server_errors = {k: v for k, v in server_errors.items() if v}
             problems = check_rows(c, tickers, tally)
