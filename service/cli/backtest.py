@@ -16,8 +16,8 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from service.cli.app import app
+from service.reports import MODEL_METRICS, comparison
 
-ERROR_METRICS = ("rmse", "mae", "mape", "mase")
 
 
 def read_prices(path: Path) -> tuple[list[str], np.ndarray, str]:
@@ -43,24 +43,13 @@ def read_prices(path: Path) -> tuple[list[str], np.ndarray, str]:
 
 
 def report(result, total_seconds: float) -> dict:
-    """The backtest --json contract: nested model/baseline metrics."""
-    m = result.metrics
-    model = {k: m[k] for k in (*ERROR_METRICS, "directional_accuracy", "brier", "coverage_80", "coverage_95")}
+    """The backtest --json contract: model and baseline metrics nested as the API shows them, plus timings."""
     return {
-        "n_test": m["n_test"],
+        **comparison(result.metrics),
         "train_seconds": result.train_seconds,
         "total_seconds": total_seconds,
         "windows_per_second": result.windows_per_second,
         "price_field": result.price_field,
-        "test_start": m["test_start"],
-        "test_end": m["test_end"],
-        "model": model,
-        "persistence": {k: m[f"persistence_{k}"] for k in ERROR_METRICS},
-        "drift": {**{k: m[f"drift_{k}"] for k in ERROR_METRICS}, "directional_accuracy": m["drift_directional_accuracy"]},
-        "always_up": {"directional_accuracy": m["base_rate"]},
-        "skill_rmse": m["skill_rmse"],
-        "no_edge": m["no_edge"],
-        "direction_noise_band": m["direction_noise_band"],
         "best_epoch": result.best_epoch,
         "epochs_run": len(result.history),
         "config": result.config.to_dict(),
@@ -73,7 +62,7 @@ def render(out: dict, console: Console) -> None:
     table.add_column("metric")
     for name in ("model", "persistence", "drift", "always_up"):
         table.add_column(name, justify="right")
-    for metric in (*ERROR_METRICS, "directional_accuracy", "brier", "coverage_80", "coverage_95"):
+    for metric in MODEL_METRICS:
         cells = []
         for name in ("model", "persistence", "drift", "always_up"):
             value = out[name].get(metric)
@@ -104,7 +93,10 @@ def backtest(
     patience: int | None = typer.Option(None, help="Epochs without validation improvement before stopping."),
     seed: int = typer.Option(0, help="Random seed (same data, config, seed, threads: same weights)."),
 ) -> None:
-    """Train on a CSV with the default protocol and compare the model with naive baselines."""
+    """Train on a CSV with the default protocol and compare the model with naive baselines.
+
+    Example: pricecast backtest examples/data/SPX.csv --json
+    """
     from models import checkpoints
     from models.errors import CheckpointError, ConfigError, InsufficientData, TrainingFailed
     from models.lstm import LSTMConfig
