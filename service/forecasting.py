@@ -110,8 +110,16 @@ def _targets(session: Session, symbols: list[str], version: int | None) -> dict[
         .select_from(Ticker).outerjoin(ModelVersion, and_(ModelVersion.ticker_id == Ticker.id, pick))
         .where(Ticker.symbol.in_(symbols))).all()
     found: dict[str, _Target | PricecastError] = {}
+    inactive = [tid for (_, tid, _, mid, *_rest) in rows if mid is None and version is None]
+    broken = dict(session.execute(select(ModelVersion.ticker_id, func.max(ModelVersion.version))
+                                  .where(ModelVersion.ticker_id.in_(inactive), ModelVersion.status == "broken")
+                                  .group_by(ModelVersion.ticker_id)).all()) if inactive else {}
     for (symbol, tid, revision, mid, ver, status, path, sha, field, trained, start, end, metrics, config) in rows:
-        if mid is None and version is None:
+        if mid is None and version is None and tid in broken:
+            found[symbol] = Conflict(f"{symbol} has no active model: version {broken[tid]} was marked broken (its "
+                                     f"checkpoint failed its hash check); activate another version or retrain with "
+                                     f"POST /series/{symbol}/train", details={"ticker": symbol, "broken": broken[tid]})
+        elif mid is None and version is None:
             found[symbol] = Conflict(f"{symbol} has no active model yet; train one with POST /series/{symbol}/train "
                                      "and forecast when the job has succeeded", details={"ticker": symbol})
         elif mid is None:

@@ -287,7 +287,8 @@ def reap_stale_jobs(session: Session, *, settings: Settings) -> list[int]:
     requeued = []
     for job_id, attempts, worker, beat in stale:
         same = (TrainingJob.id == job_id, TrainingJob.status == "running", TrainingJob.attempts == attempts)
-        silent = f"worker {worker} stopped sending heartbeats (last {beat:%Y-%m-%dT%H:%M:%SZ})"
+        silent = (f"worker {worker} was stopped mid-job and released it" if beat == EPOCH else
+                  f"worker {worker} stopped sending heartbeats (last {beat:%Y-%m-%dT%H:%M:%SZ})")
         if attempts >= settings.job_max_attempts:
             session.execute(update(TrainingJob).where(*same).values(
                 status="failed", finished_at=utcnow(),

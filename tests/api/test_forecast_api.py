@@ -151,5 +151,7 @@ def test_corrupt_checkpoint_is_refused_and_marked_broken(api):
     err = assert_error(api.post("/forecast", json={"ticker": "IBM"}), 409, "conflict")
     assert "broken" in err["message"]
     assert api.get("/series/IBM/models/1").json()["status"] == "broken"
+    again = assert_error(api.post("/forecast", json={"ticker": "IBM"}), 409, "conflict")
+    assert "version 1 was marked broken" in again["message"] and again["details"]["broken"] == 1
     api.train(seed=9)  # a retrain repairs it
     assert api.post("/forecast", json={"ticker": "IBM"}).json()["model"]["version"] == 2

@@ -15,8 +15,8 @@ router = APIRouter(tags=["health"])
 
 
 @router.get("/healthz", response_model=HealthRead)
-def healthz() -> HealthRead:
-    """The process is up."""
+async def healthz() -> HealthRead:
+    """The process is up (answered on the event loop: a busy thread pool cannot delay it)."""
     return HealthRead(status="ok")
 
 
