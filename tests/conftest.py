@@ -25,12 +25,13 @@ from service.settings import Settings
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = ROOT.parent / "shared" / "data"
 EXAMPLE_DATA = ROOT / "examples" / "data"
+TEST_DATA = ROOT / "tests" / "data"
 PG_ADMIN_URL = os.environ.get("PRICECAST_TEST_POSTGRES_URL")
 
 
 def data_file(name: str) -> Path:
-    """A real series: ../shared/data when present, else the copy shipped in examples/data."""
-    for folder in (SHARED_DATA, EXAMPLE_DATA):
+    """A real series: ../shared/data when present, else the copies in examples/data and tests/data."""
+    for folder in (SHARED_DATA, EXAMPLE_DATA, TEST_DATA):
         if (folder / name).exists():
             return folder / name
     pytest.skip(f"{name} not found in {SHARED_DATA} or {EXAMPLE_DATA}")
