@@ -14,12 +14,11 @@ import sqlite3
 import statistics
 import tempfile
 import time
-import uuid
 from datetime import date
 from pathlib import Path
 
 import httpx
-from _server import Server, data_path
+from _server import Server, data_path, postgres_database
 
 COLUMNS = ("ticker_id", "date", "open", "high", "low", "close", "adj_close", "volume")
 
@@ -107,27 +106,11 @@ def main() -> None:
         with Server(tmp / "sqlite.log", data_dir=str(tmp / "var")) as server:
             http = http_upload(server.url, body, args.repeat)
         report("sqlite", len(rows), http, floor_sqlite(tmp / "var" / "pricecast.db", rows, args.repeat))
-        if args.postgres:
-            from sqlalchemy import create_engine, text
-            from sqlalchemy.engine import make_url
-
-            name = f"pricecast_bench_{uuid.uuid4().hex[:8]}"
-            admin = create_engine(args.postgres, isolation_level="AUTOCOMMIT")
-            with admin.connect() as c:
-                c.execute(text(f'CREATE DATABASE "{name}"'))
-            url = make_url(args.postgres).set(database=name).render_as_string(hide_password=False)
-            try:
-                import subprocess
-                import sys
-
-                subprocess.run([sys.executable, "-m", "service", "migrate"], check=True, capture_output=True,
-                               env={"PRICECAST_DATABASE_URL": url, "PATH": ""})
+        with postgres_database(args.postgres) as url:
+            if url:
                 with Server(tmp / "pg.log", database_url=url) as server:
                     http = http_upload(server.url, body, args.repeat)
                 report("postgres", len(rows), http, floor_postgres(url, rows, args.repeat))
-            finally:
-                with admin.connect() as c:
-                    c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 if __name__ == "__main__":

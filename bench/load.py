@@ -27,15 +27,13 @@ import os
 import random
 import tempfile
 import time
-import uuid
 from collections import Counter, defaultdict
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 import numpy as np
-from _server import Server, data_path
+from _server import Server, data_path, postgres_database, synthetic_csv, wait_jobs
 
 try:  # installed with uvicorn[standard]
     import uvloop
@@ -72,27 +70,6 @@ class Tally:
     samples: dict[int, str] = field(default_factory=dict)  # first body seen per unexpected status
 
 
-def synthetic_csv(symbols: list[str], n_rows: int) -> str:
-    rng = np.random.default_rng(0)
-    days = np.busday_offset("2020-01-01", np.arange(n_rows), roll="forward")
-    lines = ["ticker,date,close"]
-    for symbol in symbols:
-        close = 50 * np.exp(np.cumsum(rng.normal(0, 0.012, n_rows)))
-        lines += [f"{symbol},{d},{c:.4f}" for d, c in zip(days, close, strict=True)]
-    return "\n".join(lines) + "\n"
-
-
-def wait_jobs(client: httpx.Client, timeout: float = 900) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        jobs = client.get("/jobs", params={"limit": 500}).json()["jobs"]
-        if all(j["status"] not in ("queued", "running") for j in jobs):
-            failed = [j for j in jobs if j["status"] != "succeeded"]
-            if failed:
-                raise SystemExit(f"training failed: {failed[0]}")
-            return
-        time.sleep(0.5)
-    raise SystemExit("training did not finish")
 
 
 def stored_points(client: httpx.Client, symbol: str) -> dict[str, dict]:
@@ -112,7 +89,7 @@ def prepare(client: httpx.Client, synthetic: int, epochs: int) -> list[Ticker]:
                     headers={"content-type": "text/csv"}).raise_for_status()
     symbols = [*REAL, *(f"LOAD{k}" for k in range(synthetic))]
     if synthetic:
-        client.post("/series", content=synthetic_csv(symbols[len(REAL):], 600),
+        client.post("/series", content=synthetic_csv(symbols[len(REAL):], 600, "2020-01-01"),
                     headers={"content-type": "text/csv"}).raise_for_status()
     client.post("/train", json={"tickers": symbols, "params": {"epochs": epochs, "patience": epochs}}).raise_for_status()
     wait_jobs(client)
@@ -286,32 +263,6 @@ def forecast_cache(client: httpx.Client) -> dict[str, float]:
     return out
 
 
-@contextmanager
-def postgres_database(admin_url: str | None):
-    """A fresh, migrated database on the given server, dropped afterwards (None: use SQLite)."""
-    if admin_url is None:
-        yield None
-        return
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    from service import migrate
-    from service.settings import Settings
-
-    name = f"pricecast_load_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    try:
-        migrate.upgrade(Settings(database_url=url))
-        yield url
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--duration", type=float, default=60, help="seconds of load (default 60)")
@@ -322,7 +273,7 @@ def main() -> None:
     parser.add_argument("--postgres", metavar="ADMIN_URL", help="run on a temporary database on this server")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp, postgres_database(args.postgres) as db_url:
+    with tempfile.TemporaryDirectory() as tmp, postgres_database(args.postgres, "pricecast_load") as db_url:
         tmp = Path(tmp)
         # The per-caller rate limit would turn this single-address load into 429s: it is not what is measured.
         settings = {"data_dir": str(tmp / "var"), "host": HOST, "rate_limit": "off"}

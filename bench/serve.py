@@ -13,7 +13,6 @@ and after activating a version not loaded yet (model cache miss).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import shutil
 import statistics
@@ -24,7 +23,7 @@ from pathlib import Path
 
 import httpx
 import numpy as np
-from _server import Server, data_path
+from _server import Server, data_path, synthetic_csv, wait_jobs
 
 LUA = """
 wrk.method = "{method}"
@@ -70,26 +69,6 @@ asyncio.run(main())
     return json.loads(out)
 
 
-def synthetic_csv(n_tickers: int, n_rows: int) -> str:
-    rng = np.random.default_rng(0)
-    days = np.busday_offset("2015-01-01", np.arange(n_rows), roll="forward")
-    lines = ["ticker,date,close"]
-    for k in range(n_tickers):
-        close = 50 * np.exp(np.cumsum(rng.normal(0, 0.012, n_rows)))
-        lines += [f"SYN{k:03d},{d},{c:.4f}" for d, c in zip(days, close, strict=True)]
-    return "\n".join(lines) + "\n"
-
-
-def wait_jobs(client: httpx.Client, timeout: float = 900) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        busy = [j for s in ("queued", "running") for j in client.get("/jobs", params={"status": s, "limit": 500}).json()["jobs"]]
-        if not busy:
-            return
-        time.sleep(1)
-    raise SystemExit("training did not finish")
-
-
 def timed(fn, repeat: int) -> list[float]:
     out = []
     for _ in range(repeat):
@@ -113,7 +92,7 @@ def main() -> None:
             t0 = time.perf_counter()
             for name in ("SPX", "MSFT", "IBM"):
                 c.post(f"/series/{name}", content=data_path(f"{name}.csv").read_bytes(), headers={"content-type": "text/csv"})
-            c.post("/series", content=synthetic_csv(100, 600), headers={"content-type": "text/csv"})
+            c.post("/series", content=synthetic_csv([f"SYN{k:03d}" for k in range(100)], 600), headers={"content-type": "text/csv"})
             c.post("/train", json={"tickers": ["SPX", "MSFT", "IBM"]})
             c.post("/train", json={"tickers": [f"SYN{k:03d}" for k in range(100)], "params": {"epochs": 3}})
             wait_jobs(c)
