@@ -6,6 +6,7 @@ import codecs
 import csv
 import io
 import math
+import operator
 import re
 from dataclasses import dataclass, field
 from datetime import date
@@ -114,7 +115,7 @@ def _fast_column(cells: list, column: str) -> list | None:
     try:
         arr = np.array(cells, dtype=np.int64 if column == "volume" else np.float64)
     except (ValueError, OverflowError):
-        if all(not c.strip() for c in cells):
+        if not "".join(cells).strip():  # an all-empty column (e.g. no adj_close): nulls
             return [None] * len(cells)
         return None
     if column == "volume":
@@ -173,6 +174,12 @@ def _build(wheres: list[int], raw_dates: list, raw_cols: dict[str, list], errors
     bad: set[int] = set()
     days = _dates(raw_dates, wheres, errors, bad)
     cols = {c: _column(cells, c, wheres, errors, bad) for c, cells in raw_cols.items()}
+    n = len(days)
+    if not bad and len(set(days)) == n:  # the common case: every row valid, no repeated date
+        if all(map(operator.lt, days, days[1:])):
+            return ParsedUpload(days, cols, n)  # type: ignore[arg-type]
+        order = sorted(range(n), key=days.__getitem__)
+        return ParsedUpload([days[i] for i in order], {c: [v[i] for i in order] for c, v in cols.items()}, n)  # type: ignore[misc]
     warnings: list[str] = []
     first_at: dict[date, int] = {}
     keep: list[int] = []
@@ -188,17 +195,9 @@ def _build(wheres: list[int], raw_dates: list, raw_cols: dict[str, list], errors
         else:
             errors.add(wheres[i], "date", raw_dates[i],
                        f"duplicate date with different values (first at {errors.key} {wheres[j]})")
-    if any(days[a] > days[b] for a, b in zip(keep, keep[1:], strict=False)):
-        keep.sort(key=days.__getitem__)
-    if len(keep) == len(days):
-        upload = ParsedUpload(days, cols, len(days), warnings)  # type: ignore[arg-type]
-        if keep != list(range(len(days))):
-            upload.dates = [days[i] for i in keep]  # type: ignore[misc]
-            upload.columns = {c: [v[i] for i in keep] for c, v in cols.items()}
-    else:
-        upload = ParsedUpload([days[i] for i in keep], {c: [v[i] for i in keep] for c, v in cols.items()},  # type: ignore[misc]
-                              len(days), warnings)
-    return upload
+    keep.sort(key=days.__getitem__)
+    return ParsedUpload([days[i] for i in keep], {c: [v[i] for i in keep] for c, v in cols.items()},  # type: ignore[misc]
+                        n, warnings)
 
 
 def _decode(data: bytes) -> str:
