@@ -51,6 +51,3 @@ def configure_logging(settings: Settings, stream=None) -> None:
     logging.getLogger("uvicorn.access").handlers[:] = []
     logging.getLogger("uvicorn.access").propagate = False
     logging.getLogger("huey").setLevel(max(logging.INFO, root.level))
-
-
-LOG_CONFIG = None  # uvicorn: keep our handlers (passed as log_config=None)

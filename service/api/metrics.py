@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import statistics
-import time
 from collections.abc import Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -89,7 +88,3 @@ class StateCollector:
         n = GaugeMetricFamily("pricecast_active_models", "Tickers with an active model")
         n.add_metric([], len(ages))
         yield n
-
-
-def now() -> float:
-    return time.perf_counter()
