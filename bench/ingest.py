@@ -89,7 +89,8 @@ def floor_postgres(url: str, rows: list[tuple], repeat: int) -> list[float]:
 def report(name: str, n: int, http: list[float], floor: list[float]) -> None:
     h, f = statistics.median(http), statistics.median(floor)
     print(f"{name:9s} http upload {n / h:10,.0f} rows/s ({h * 1000:7.1f} ms)   "
-          f"driver floor {n / f:10,.0f} rows/s ({f * 1000:7.1f} ms)   ratio {f / h:.2f}x (goal >= 0.50x)")
+          f"driver floor {n / f:10,.0f} rows/s ({f * 1000:7.1f} ms)   ratio {f / h:.2f}x (goal >= 0.50x)   "
+          f"http slowest {max(http) * 1000:.0f} ms")
 
 
 def main() -> None:
