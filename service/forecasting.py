@@ -11,7 +11,7 @@ from datetime import date, timedelta
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Connection, and_, bindparam, func, select, update
+from sqlalchemy import Engine, and_, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, aliased
 
@@ -20,7 +20,7 @@ from models.errors import CheckpointError, ConfigError
 from models.errors import InsufficientData as ModelInsufficientData
 from models.predict import Prediction, Predictor, predict_many
 from service.db import utcnow
-from service.errors import Conflict, InsufficientData, InvalidInput, NotFound, PricecastError
+from service.errors import Conflict, InsufficientData, InvalidInput, NotFound, PricecastError, Unavailable
 from service.reports import summary
 from service.settings import Settings
 from service.tables import ForecastRecord, ModelVersion, PricePoint, Ticker
@@ -218,18 +218,29 @@ def shape(t: _Target, p: Prediction, as_of: date, *, stale: bool, price_field: s
     }
 
 
-_STAMPS = select(Ticker.symbol, Ticker.id, Ticker.revision).where(
-    Ticker.symbol.in_(bindparam("symbols", expanding=True)))
-
-
-def cached_answers(conn: Connection, caches: Caches, symbols: list[str], version: int | None,
+def cached_answers(engine: Engine, caches: Caches, symbols: list[str], version: int | None,
                    levels: tuple[int, ...]) -> tuple[dict[str, tuple[dict, bytes]], list[str]]:
     """Answers still valid for each ticker's revision (one indexed query); return (hits, misses).
 
     A ticker's revision changes with its prices and with every registry change (new, activated
-    or broken version), in any process, so a hit is never stale.
+    or broken version), in any process, so a hit is never stale. This runs on every forecast
+    request, so it talks to the driver directly: SQLAlchemy's statement execution was 17% of
+    the server's CPU under load (py-spy).
     """
-    stamps = {sym: (tid, rev) for sym, tid, rev in conn.execute(_STAMPS, {"symbols": symbols})}
+    mark = "?" if engine.dialect.paramstyle == "qmark" else "%s"
+    sql = f"SELECT symbol, id, revision FROM ticker WHERE symbol IN ({', '.join([mark] * len(symbols))})"
+    try:
+        conn = engine.raw_connection()
+        try:
+            cursor = conn.cursor()
+            cursor.execute(sql, symbols)
+            stamps = {sym: (tid, rev) for sym, tid, rev in cursor.fetchall()}
+            cursor.close()
+        finally:
+            conn.close()
+    except engine.dialect.loaded_dbapi.Error as exc:
+        raise Unavailable(f"the database is unavailable ({type(exc).__name__}); retry shortly",
+                          headers={"Retry-After": "1"}) from None
     hits, misses = {}, []
     for symbol in symbols:
         stamp = stamps.get(symbol)

@@ -118,10 +118,11 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_upload_bytes)
     app.add_middleware(AccessLogMiddleware, metrics=app.state.metrics)
     app.add_middleware(RequestIdMiddleware)
+    # Routes are matched in order: the hot path (POST /forecast) first, then health checks.
+    app.include_router(forecast.router)
     app.include_router(health.router)
     app.include_router(series.router)
     app.include_router(jobs.router)
     app.include_router(models.router)
-    app.include_router(forecast.router)
     app.include_router(page.router)
     return app

@@ -41,8 +41,7 @@ async def forecast(body: Annotated[ForecastRequest, Body()], request: Request) -
     if isinstance(body, ForecastOne):
         symbol = normalise_ticker(body.ticker)
         if body.prices is None:
-            with state.engine.connect() as conn:
-                hits, _ = forecasting.cached_answers(conn, state.caches, [symbol], body.model_version, levels)
+            hits, _ = forecasting.cached_answers(state.engine, state.caches, [symbol], body.model_version, levels)
             if hits:
                 state.metrics.forecasts.labels("hit").inc()
                 return Response(hits[symbol][1], media_type="application/json")
@@ -59,8 +58,7 @@ async def forecast(body: Annotated[ForecastRequest, Body()], request: Request) -
             errors.append({"ticker": str(raw), "code": exc.code, "message": exc.message})
     results: dict = {}
     if symbols:
-        with state.engine.connect() as conn:
-            hits, misses = forecasting.cached_answers(conn, state.caches, symbols, body.model_version, levels)
+        hits, misses = forecasting.cached_answers(state.engine, state.caches, symbols, body.model_version, levels)
         results = {s: answer for s, (answer, _) in hits.items()}
         state.metrics.forecasts.labels("hit").inc(len(hits))
         state.metrics.forecasts.labels("miss").inc(len(misses))
