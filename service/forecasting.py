@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import Engine, and_, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from models import checkpoints
 from models.errors import CheckpointError, ConfigError
@@ -46,6 +46,11 @@ class LRU:
             self.hits += 1
             self.data.move_to_end(key)
             return value
+
+    def peek(self, key: Any) -> bool:
+        """Whether the key is cached, without counting a hit or a miss."""
+        with self.lock:
+            return key in self.data
 
     def put(self, key: Any, value: Any) -> None:
         with self.lock:
@@ -322,3 +327,25 @@ def forecast_inline(session: Session, *, settings: Settings, caches: Caches, sym
     except ConfigError as exc:
         raise InvalidInput(f"prices: {exc}", details={"field": "prices"}) from None
     return shape(target, p, upload.dates[-1], stale=False, price_field=field)
+
+
+def warm_models(settings: Settings, factory: sessionmaker[Session], caches: Caches) -> int:
+    """Load the most recently trained active models into the cache (at start, in the background).
+
+    A checkpoint that fails its check is skipped here; the first request for it marks it broken.
+    """
+    with factory() as session:
+        rows = session.execute(select(ModelVersion.id, ModelVersion.checkpoint_sha256, ModelVersion.checkpoint_path)
+                               .where(ModelVersion.status == "active").order_by(ModelVersion.trained_at.desc())
+                               .limit(settings.model_cache_size)).all()
+    loaded = 0
+    for model_id, sha, path in reversed(rows):  # newest last: most recently used in the LRU
+        if caches.models.peek((model_id, sha)):
+            continue
+        try:
+            caches.models.put((model_id, sha), checkpoints.load(settings.data_dir / path, expected_sha256=sha))
+            loaded += 1
+        except CheckpointError:
+            continue
+    log.info("model cache warmed with %d active model(s)", loaded)
+    return loaded

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -17,7 +18,7 @@ from service.api.metrics import Metrics, StateCollector
 from service.api.middleware import AccessLogMiddleware, BodyLimitMiddleware, RequestIdMiddleware
 from service.api.routes import forecast, health, jobs, models, page, series
 from service.db import make_engine, make_sessionmaker
-from service.forecasting import Caches
+from service.forecasting import Caches, warm_models
 from service.jobs import JobQueue
 from service.schemas import ErrorResponse
 from service.settings import Settings
@@ -70,6 +71,13 @@ class OpenService(RuntimeError):
     """No key configured on a non-loopback address."""
 
 
+def _warm(app: FastAPI) -> None:
+    try:
+        warm_models(app.state.settings, app.state.sessionmaker, app.state.caches)
+    except Exception as exc:  # noqa: BLE001 - a cold cache is only slower
+        log.warning("model cache not warmed: %s", exc)
+
+
 def create_app(settings: Settings) -> FastAPI:
     """Build the app for these settings. The engine is created here, never at import."""
 
@@ -83,12 +91,15 @@ def create_app(settings: Settings) -> FastAPI:
         else:
             background = Reaper(settings, app.state.queue)
         background.start()
+        warming = threading.Thread(target=_warm, args=(app,), name="pricecast-warm-models", daemon=True)
+        warming.start()
         log.info("job queue %s; embedded worker %s", settings.queue.split("@")[-1],
                  "on" if settings.embedded_worker else "off")
         try:
             yield
         finally:
             background.stop()
+            warming.join(timeout=30)
             app.state.engine.dispose()
 
     app = FastAPI(

@@ -155,3 +155,21 @@ def test_corrupt_checkpoint_is_refused_and_marked_broken(api):
     assert "version 1 was marked broken" in again["message"] and again["details"]["broken"] == 1
     api.train(seed=9)  # a retrain repairs it
     assert api.post("/forecast", json={"ticker": "IBM"}).json()["model"]["version"] == 2
+
+
+def test_active_models_are_loaded_at_start(settings):
+    from service.forecasting import Caches, warm_models
+
+    s = settings.model_copy(update={"embedded_worker": False})
+    app = create_app(s)
+    with TestClient(app) as c:
+        c.post("/series/IBM", content=data_file("IBM.csv").read_bytes(), headers={"content-type": "text/csv"})
+        job = c.post("/series/IBM/train", json=TINY).json()
+        run_training(s, app.state.sessionmaker, job_id=job["id"], worker_id="t")
+    caches = Caches(s)
+    try:
+        assert warm_models(s, app.state.sessionmaker, caches) == 1
+        assert warm_models(s, app.state.sessionmaker, caches) == 0  # already there
+        assert (caches.models.hits, caches.models.misses) == (0, 0)
+    finally:
+        app.state.engine.dispose()
