@@ -5,7 +5,8 @@ fit by least squares on the validation days (alpha ~ 0 where the net has no edge
 has). Residuals are divided by the EWMA volatility at forecast time (windows.ewma_sigma), so the
 pool of normalised residuals z = (r - mu) / sigma is roughly stationary even when volatility is
 not. Intervals are mu + sigma * (empirical quantiles of z): split conformal on volatility-scaled
-residuals. P(up) = P(mu + sigma * z > 0) under the same empirical distribution.
+residuals (with the finite-sample correction of split conformal). P(up) = P(mu + sigma * z > 0)
+under the same empirical distribution.
 """
 
 from __future__ import annotations
@@ -38,6 +39,21 @@ def fit_alpha(targets: np.ndarray, preds: np.ndarray) -> float:
     return float(np.clip(np.dot(targets, preds) / denom, 0.0, 1.0))
 
 
+def conformal_bounds(z: np.ndarray, level: int) -> tuple[float, float]:
+    """Split-conformal bounds from a sorted pool of n residuals: (n+1)-corrected order statistics.
+
+    The upper bound is the ceil((n+1)(1 - tail))-th smallest residual and the lower the
+    floor((n+1) tail)-th, which keeps coverage at or above nominal for exchangeable days. Plain
+    empirical quantiles under-cover on small pools (IBM, 500 rows: 40 validation days, 0.75/0.87
+    at 80/95%). Ranks past the pool fall back to its extremes.
+    """
+    n = z.size
+    tail = (1.0 - level / 100.0) / 2.0
+    hi = int(np.ceil((n + 1) * (1.0 - tail)))  # 1-based ranks
+    lo = int(np.floor((n + 1) * tail))
+    return float(z[max(lo, 1) - 1]), float(z[min(hi, n) - 1])
+
+
 @dataclass
 class Calibration:
     """Shrinkage factor and the sorted pool of volatility-normalised residuals."""
@@ -63,10 +79,8 @@ class Calibration:
         """(level, lower z, upper z) of each central interval, ascending by level."""
         out = []
         for level in check_levels(levels):
-            if level not in self._bounds:  # the pool never changes: np.quantile was 40% of predict()
-                tail = (1.0 - level / 100.0) / 2.0
-                lo, hi = np.quantile(self.z, [tail, 1.0 - tail])
-                self._bounds[level] = (float(lo), float(hi))
+            if level not in self._bounds:  # the pool never changes: computing bounds was 40% of predict()
+                self._bounds[level] = conformal_bounds(self.z, level)
             out.append((level, *self._bounds[level]))
         return out
 
