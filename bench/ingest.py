@@ -93,6 +93,37 @@ def report(name: str, n: int, http: list[float], floor: list[float]) -> None:
           f"http slowest {max(http) * 1000:.0f} ms")
 
 
+def breakdown(folder: Path, body: bytes, repeat: int) -> None:
+    """Where an upload's time goes, in-process on SQLite: parse + validate, store, commit."""
+    from service import migrate
+    from service.db import make_engine, make_sessionmaker
+    from service.series import store_prices
+    from service.settings import Settings
+    from service.uploads import parse_csv
+
+    settings = Settings(data_dir=folder)
+    migrate.upgrade(settings)
+    engine = make_engine(settings.db_url)
+    parse, store, commit = [], [], []
+    for i in range(repeat + 1):
+        t0 = time.perf_counter()
+        upload = parse_csv(body, max_rows=10**6)[""]
+        t1 = time.perf_counter()
+        with make_sessionmaker(engine)() as session:
+            store_prices(session, symbol=f"T{i}", upload=upload)
+            t2 = time.perf_counter()
+            session.commit()
+            t3 = time.perf_counter()
+        if i:  # the first round warms imports and caches
+            parse.append(t1 - t0)
+            store.append(t2 - t1)
+            commit.append(t3 - t2)
+    engine.dispose()
+    ms = lambda xs: statistics.median(xs) * 1000  # noqa: E731
+    print(f"in-process (SQLite): parse+validate {ms(parse):.1f} ms, store_prices {ms(store):.1f} ms, "
+          f"commit {ms(commit):.1f} ms")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeat", type=int, default=5)
@@ -107,6 +138,7 @@ def main() -> None:
         with Server(tmp / "sqlite.log", data_dir=str(tmp / "var")) as server:
             http = http_upload(server.url, body, args.repeat)
         report("sqlite", len(rows), http, floor_sqlite(tmp / "var" / "pricecast.db", rows, args.repeat))
+        breakdown(tmp / "breakdown", body, args.repeat)
         with postgres_database(args.postgres) as url:
             if url:
                 with Server(tmp / "pg.log", database_url=url) as server:
