@@ -40,9 +40,14 @@ def capped(messages: list[str], kind: str) -> list[str]:
     return messages[:MAX_WARNINGS_PER_KIND] + [f"... and {len(messages) - MAX_WARNINGS_PER_KIND} more {kind}"]
 
 
+def ordinals(days: Sequence[date]) -> np.ndarray:
+    """Proleptic Gregorian ordinals of the dates (1 is 0001-01-01, a Monday)."""
+    return np.fromiter(map(date.toordinal, days), dtype=np.int64, count=len(days))
+
+
 def non_trading_days(days: Sequence[date]) -> list[date]:
     """Dates on which the market is closed: weekends (an exchange calendar can replace this one function)."""
-    return [d for d in days if d.weekday() >= 5]
+    return [days[i] for i in np.flatnonzero((ordinals(days) - 1) % 7 >= 5)]
 
 
 def calendar_warnings(days: Sequence[date]) -> list[str]:
@@ -52,14 +57,20 @@ def calendar_warnings(days: Sequence[date]) -> list[str]:
                   "rows on non-trading days")
 
 
-def gap_warnings(days: Sequence[date]) -> list[str]:
-    """Warn about gaps of more than GAP_DAYS between consecutive dates (ascending)."""
+def gaps(days: Sequence[date]) -> list[tuple[date, date]]:
+    """Consecutive dates (ascending) more than GAP_DAYS apart."""
     if len(days) < 2:
         return []
-    ordinals = np.fromiter(map(date.toordinal, days), dtype=np.int64, count=len(days))
-    at = np.flatnonzero(np.diff(ordinals) > GAP_DAYS)
-    return capped([f"gap of {(days[i + 1] - days[i]).days} days between {days[i]} and {days[i + 1]}" for i in at],
-                  "gaps")
+    return [(days[i], days[i + 1]) for i in np.flatnonzero(np.diff(ordinals(days)) > GAP_DAYS)]
+
+
+def gap_warning(a: date, b: date) -> str:
+    return f"gap of {(b - a).days} days between {a} and {b}"
+
+
+def gap_warnings(days: Sequence[date]) -> list[str]:
+    """Warn about gaps of more than GAP_DAYS between consecutive dates (ascending)."""
+    return capped([gap_warning(a, b) for a, b in gaps(days)], "gaps")
 
 
 def high_low_warnings(days: Sequence[date], high: Sequence[float | None], low: Sequence[float | None]) -> list[str]:

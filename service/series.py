@@ -134,22 +134,18 @@ def _stored_series_warnings(session: Session, *, ticker_id: int, upload: ParsedU
     else:
         stored = session.execute(select(func.count()).select_from(rows)).scalar_one()
     days = upload.dates
-    if existed and mode == "merge" and _gaps(days):
+    inner = checks.gaps(days)
+    if inner and existed and mode == "merge":
         # Stored rows may fill the gaps inside the upload: look at the merged series there.
         days = list(session.scalars(select(pp.date).where(mine, pp.date.between(first, last)).order_by(pp.date)))
-    ends = [d for d in (before,) if d is not None] + days + [d for d in (after,) if d is not None]
-    new = set(upload.dates)
-    gaps = [g for g, (a, b) in _gaps(ends) if a in new or b in new]
-    out = checks.capped(gaps, "gaps")
+        new = set(upload.dates)
+        inner = [(a, b) for a, b in checks.gaps(days) if a in new or b in new]
+    found = ([(before, first)] if before is not None and (first - before).days > checks.GAP_DAYS else []) + inner \
+        + ([(last, after)] if after is not None and (after - last).days > checks.GAP_DAYS else [])
+    out = checks.capped([checks.gap_warning(a, b) for a, b in found], "gaps")
     out += checks.calendar_warnings(upload.dates)
     out += checks.short_series_warning(stored, needed)
     return out
-
-
-def _gaps(days: list[date]) -> list[tuple[str, tuple[date, date]]]:
-    limit = checks.GAP_DAYS
-    return [(f"gap of {(b - a).days} days between {a} and {b}", (a, b))
-            for a, b in zip(days, days[1:], strict=False) if (b - a).days > limit]
 
 
 @functools.cache

@@ -60,6 +60,9 @@ class ParsedUpload:
     columns: dict[str, list[float | int | None]]  # only the price columns the upload has
     rows_received: int
     warnings: list[str] = field(default_factory=list)
+    # The same dates as YYYY-MM-DD text when the parser had them so (SQLite stores this text);
+    # None: derive them from `dates`.
+    iso_dates: list[str] | None = field(default=None, repr=False, compare=False)
 
 
 class _Errors:
@@ -185,10 +188,21 @@ _ISO_LINES = re.compile(r"(?:\d{4}-\d{2}-\d{2}\n)*\d{4}-\d{2}-\d{2}")
 
 def _dates(raw: list, wheres: list[int], errors: _Errors, bad: set[int]) -> list[date | None]:
     """Convert date cells, naming each bad one; every date must lie in DATE_MIN..DATE_MAX."""
+    return _dates_and_iso(raw, wheres, errors, bad)[0]
+
+
+def _dates_and_iso(raw: list, wheres: list[int], errors: _Errors, bad: set[int]) -> tuple[list[date | None], bool]:
+    """The dates, and whether every cell was plain YYYY-MM-DD text (so the cells are their ISO form)."""
     out: list[date | None] | None = None
-    if raw and all(isinstance(t, str) for t in raw) and _ISO_LINES.fullmatch("\n".join(raw)):
+    iso = False
+    try:
+        joined = "\n".join(raw)  # TypeError unless every cell is text
+    except TypeError:
+        joined = ""
+    if raw and _ISO_LINES.fullmatch(joined):
         try:
             out = list(map(date.fromisoformat, raw))
+            iso = True
         except ValueError:
             out = None  # e.g. 2024-02-30: the loop below names the row
     if out is None:
@@ -208,14 +222,14 @@ def _dates(raw: list, wheres: list[int], errors: _Errors, bad: set[int]) -> list
                 errors.add(wheres[i], "date", text, reason)
                 bad.add(i)
                 out.append(None)
-    valid = [d for d in out if d is not None]
-    if valid and (min(valid) < DATE_MIN or max(valid) > DATE_MAX):
+    valid = out if not bad else [d for d in out if d is not None]
+    if valid and (min(valid) < DATE_MIN or max(valid) > DATE_MAX):  # type: ignore[type-var]
         for i, day in enumerate(out):
             if day is not None and not DATE_MIN <= day <= DATE_MAX:
                 errors.add(wheres[i], "date", raw[i], f"outside the supported range {DATE_MIN} .. {DATE_MAX}")
                 bad.add(i)
                 out[i] = None
-    return out
+    return out, iso
 
 
 def _column(raw: Any, column: str, wheres: list[int], errors: _Errors, bad: set[int]) -> list:
@@ -237,14 +251,15 @@ def _column(raw: Any, column: str, wheres: list[int], errors: _Errors, bad: set[
 
 
 def _build(wheres: list[int], days: list[date | None], cols: dict[str, list], bad: set[int], raw_dates: list,
-           errors: _Errors) -> ParsedUpload:
+           errors: _Errors, *, iso: bool = False) -> ParsedUpload:
     """Fold exact repeats (naming them), refuse repeats with different values, sort by date."""
     n = len(days)
     if not bad and len(set(days)) == n:  # the common case: every row valid, no repeated date
         if all(map(operator.lt, days, days[1:])):
-            return ParsedUpload(days, cols, n)  # type: ignore[arg-type]
+            return ParsedUpload(days, cols, n, iso_dates=list(raw_dates) if iso else None)  # type: ignore[arg-type]
         order = sorted(range(n), key=days.__getitem__)
-        return ParsedUpload([days[i] for i in order], {c: [v[i] for i in order] for c, v in cols.items()}, n)  # type: ignore[misc]
+        return ParsedUpload([days[i] for i in order], {c: [v[i] for i in order] for c, v in cols.items()}, n,  # type: ignore[misc]
+                            iso_dates=[raw_dates[i] for i in order] if iso else None)
     warnings: list[str] = []
     first_at: dict[date, int] = {}
     keep: list[int] = []
@@ -323,7 +338,7 @@ def parse_csv(data: bytes, *, max_rows: int, with_ticker: bool = False,
     if not table.lines and not errors.rows:
         raise InvalidInput("the upload has a header but no data rows", details={"rows": [], "omitted": 0})
     bad: set[int] = set()
-    days = _dates(table.dates, table.lines, errors, bad)
+    days, iso = _dates_and_iso(table.dates, table.lines, errors, bad)
     if table.validated:
         cols = table.cells
     else:
@@ -331,11 +346,12 @@ def parse_csv(data: bytes, *, max_rows: int, with_ticker: bool = False,
     result = {}
     for ticker, rows in _groups(table.tickers):
         if rows is None:
-            result[ticker] = _build(table.lines, days, cols, bad, table.dates, errors)
+            result[ticker] = _build(table.lines, days, cols, bad, table.dates, errors, iso=iso)
             continue
         result[ticker] = _build([table.lines[i] for i in rows], [days[i] for i in rows],
                                 {c: [v[i] for i in rows] for c, v in cols.items()},
-                                {k for k, i in enumerate(rows) if i in bad}, [table.dates[i] for i in rows], errors)
+                                {k for k, i in enumerate(rows) if i in bad}, [table.dates[i] for i in rows], errors,
+                                iso=iso)
     errors.raise_if_any()
     warnings = [f"unknown column {h!r} ignored" for h in table.unknown]
     warnings = checks.capped(warnings, "unknown columns")
@@ -406,6 +422,6 @@ def upload_warnings(upload: ParsedUpload) -> list[str]:
     if "high" in upload.columns and "low" in upload.columns:
         out += checks.high_low_warnings(upload.dates, upload.columns["high"], upload.columns["low"])
     adj = upload.columns.get("adj_close")
-    if adj is None or all(v is None for v in adj):
+    if adj is None or adj.count(None) == len(adj):
         out += checks.split_warnings(upload.dates, upload.columns["close"])  # type: ignore[arg-type]
     return out
