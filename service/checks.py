@@ -83,13 +83,13 @@ def split_warnings(days: Sequence[date], close: Sequence[float]) -> list[str]:
     """Warn about day-over-day moves that an unadjusted stock split explains far better than the market.
 
     For the move r = log(close[t] / close[t-1]) and each split ratio k, the residual
-    e = r + log(k) is what is left of the move once the split is undone. The day is flagged when
-    (a) the move is extreme for the series' volatility around that day (the median absolute move
-    of the 20 days on each side, so volatile stretches raise the bar), and (b) under fat-tailed
-    (Student-t, 4 dof) daily moves, the residual is at least _SPLIT_ODDS times more likely than the
-    move itself. A 2:1 split on a day the stock also moved 9% (a ratio of 1.82 or 2.2) is still
-    flagged on a series with typical 1-3% daily moves; a volatility index doubling in a turbulent
-    week is not, because its neighbours move 10% a day too.
+    e = r + log(k) is what is left of the move once the split is undone. Measured in the series'
+    own volatility around that day (_local_sigma), the day is flagged when, under fat-tailed
+    (Student-t, 4 dof) daily moves, the residual is at least _SPLIT_ODDS times more likely than
+    the move itself: the move is an extreme outlier and a split explains it far better. A 2:1
+    split on a day the stock also moved 9% (a ratio of 1.82 or 2.2) is still flagged on a series
+    with typical 1-2% daily moves; a crash day of -23% is not (no ratio explains it), nor is a
+    volatility index doubling in a turbulent week (its neighbours move 10% a day too).
     """
     c = np.asarray(close, dtype=np.float64)
     if c.size < 2:
@@ -103,9 +103,7 @@ def split_warnings(days: Sequence[date], close: Sequence[float]) -> list[str]:
     size = np.abs(r)
     hits = []
     for i in candidates:
-        neighbours = np.concatenate((size[max(0, i - _SPLIT_NEIGHBOURS):i], size[i + 1:i + 1 + _SPLIT_NEIGHBOURS]))
-        sigma = np.median(neighbours) / 0.6745 if neighbours.size else _SPLIT_DEFAULT_SIGMA
-        sigma = max(float(sigma), _SPLIT_MIN_SIGMA)
+        sigma = _local_sigma(size[max(0, i - _SPLIT_NEIGHBOURS):i], size[i + 1:i + 1 + _SPLIT_NEIGHBOURS])
         if _t_density_ratio(float(e[i]) / sigma, float(r[i]) / sigma) < _SPLIT_ODDS:
             continue
         name = _SPLIT_NAMES[best[i]]
@@ -113,6 +111,17 @@ def split_warnings(days: Sequence[date], close: Sequence[float]) -> list[str]:
         hits.append(f"{days[i + 1]}: close moved {c[i]:g} -> {c[i + 1]:g} (x{c[i + 1] / c[i]:.3g}), close to a "
                     f"{name} {kind}; the series looks unadjusted for a split (upload adj_close, or adjusted prices)")
     return capped(hits, "split-like moves")
+
+
+def _local_sigma(before: np.ndarray, after: np.ndarray) -> float:
+    """Daily volatility around a day: the larger of the typical move before it and after it.
+
+    The larger side, because a real shock raises the volatility that follows it (markets
+    cluster), while a split leaves the size of daily log moves as it was. The median absolute
+    move / 0.6745 is the standard deviation for normal moves and ignores the odd outlier.
+    """
+    sides = [float(np.median(side)) / 0.6745 for side in (before, after) if side.size]
+    return max(max(sides, default=_SPLIT_DEFAULT_SIGMA), _SPLIT_MIN_SIGMA)
 
 
 def _t_density_ratio(x: float, y: float) -> float:
