@@ -118,7 +118,7 @@ def _columns(names: list[str], header: list[str], *, with_ticker: bool) -> tuple
 
 def read_fast(shape: Shape, *, with_ticker: bool, header: HeaderFn, ticker_ok: Callable[[str], Any]) -> Table | None:
     """Read a clean file with pandas' C reader; None when any line or cell needs the careful path."""
-    if not shape.uniform or b'"' in shape.raw or shape.lines < 2:
+    if not shape.uniform or b'"' in shape.raw or shape.lines < 2 or not shape.first_line:
         return None
     head = shape.first_line.split(shape.delimiter)
     names = header(head, with_ticker=with_ticker, delimiter=shape.delimiter)
