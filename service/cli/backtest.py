@@ -110,7 +110,7 @@ def backtest(
     # Like the workers: one thread by default. Many threads on a busy machine made a backtest
     # 50-100x slower than one.
     torch.set_num_threads(settings.torch_threads)
-    err = Console(stderr=True)
+    err = Console(stderr=True, soft_wrap=True)
     overrides = dict(window=window, hidden_size=hidden_size, layers=layers, dropout=dropout,
                      epochs=epochs, batch_size=batch_size, lr=lr, patience=patience)
     try:
