@@ -42,14 +42,16 @@ NUMBER_HINT = "not a number: use a dot for decimals and no thousands separators 
 
 @dataclass(frozen=True)
 class CsvLimits:
-    """Shape limits for one CSV upload (Settings.max_upload_columns, .max_upload_line_bytes)."""
+    """Shape limits for one CSV upload (Settings.max_upload_columns, .max_upload_line_bytes, .max_upload_tickers)."""
 
     max_columns: int = 100
     max_line_bytes: int = 10_000
+    max_tickers: int = 1000  # per long-format (bulk) file
 
     @classmethod
     def of(cls, settings: Any) -> CsvLimits:
-        return cls(max_columns=settings.max_upload_columns, max_line_bytes=settings.max_upload_line_bytes)
+        return cls(max_columns=settings.max_upload_columns, max_line_bytes=settings.max_upload_line_bytes,
+                   max_tickers=settings.max_upload_tickers)
 
 
 @dataclass
@@ -355,8 +357,13 @@ def parse_csv(data: bytes, *, max_rows: int, with_ticker: bool = False, limits: 
         cols = table.cells
     else:
         cols = {c: _column(cells, c, table.lines, errors, bad) for c, cells in table.cells.items()}
+    groups = list(_groups(table.tickers))
+    if len(groups) > limits.max_tickers:
+        raise InvalidInput(f"too many tickers: {len(groups):,} in one file, more than max_upload_tickers="
+                           f"{limits.max_tickers} (PRICECAST_MAX_UPLOAD_TICKERS); split the upload",
+                           details={"rows": [], "omitted": 0, "limit": limits.max_tickers})
     result = {}
-    for ticker, rows in _groups(table.tickers):
+    for ticker, rows in groups:
         if rows is None:
             result[ticker] = _build(table.lines, days, cols, bad, table.dates, errors, iso=iso)
             continue

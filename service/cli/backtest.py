@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 import time
@@ -108,7 +109,8 @@ def backtest(
     start = time.perf_counter()
     settings: Settings = ctx.obj
     # Like the workers: one thread by default. Many threads on a busy machine made a backtest
-    # 50-100x slower than one.
+    # 50-100x slower than one. Restored when the command ends, for in-process callers (tests).
+    ctx.call_on_close(functools.partial(torch.set_num_threads, torch.get_num_threads()))
     torch.set_num_threads(settings.torch_threads)
     err = Console(stderr=True, soft_wrap=True)
     overrides = dict(window=window, hidden_size=hidden_size, layers=layers, dropout=dropout,
@@ -137,6 +139,7 @@ def backtest(
         err.print(f"error: {exc}", markup=False, highlight=False)
         raise typer.Exit(code=1) from None
     out = report(result, time.perf_counter() - start)
+    out["torch_threads"] = torch.get_num_threads()
     if sha is not None:
         out["saved"] = {"path": str(save), "sha256": sha}
     if json_out:

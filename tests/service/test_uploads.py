@@ -307,3 +307,17 @@ def test_a_clean_file_of_150000_rows_is_read():
     days = np.arange(np.datetime64("1700-01-01"), np.datetime64("1700-01-01") + 150_000).astype(str)
     data = ("date,close\n" + "".join(f"{d},{100 + i % 7}.25\n" for i, d in enumerate(days))).encode()
     assert bounded(default_parse, data, seconds=30.0, factor=40.0) is None
+
+
+def test_settings_and_parser_defaults_agree():
+    from service.settings import Settings
+
+    assert CsvLimits.of(Settings()) == CsvLimits()
+
+
+def test_too_many_tickers_in_a_bulk_file():
+    body = "ticker,date,close\n" + "".join(f"T{i},2024-01-02,1\n" for i in range(30))
+    with pytest.raises(InvalidInput, match=r"too many tickers: 30 in one file, more than max_upload_tickers=20 "
+                                           r"\(PRICECAST_MAX_UPLOAD_TICKERS\)"):
+        parse_csv(body.encode(), max_rows=100, with_ticker=True, limits=CsvLimits(max_tickers=20))
+    assert len(parse_csv(body.encode(), max_rows=100, with_ticker=True)) == 30
