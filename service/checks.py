@@ -95,18 +95,19 @@ def split_warnings(days: Sequence[date], close: Sequence[float]) -> list[str]:
     if c.size < 2:
         return []
     r = np.diff(np.log(c))
-    residual = np.abs(r[:, None] + _SPLIT_LOGS[None, :])
-    best = residual.argmin(axis=1)
-    e = residual[np.arange(r.size), best]
-    # Cheap screen first: only moves of 20% or more that a split explains at least half of.
-    candidates = np.flatnonzero((np.abs(r) >= 0.2) & (e <= np.abs(r) / 2))
     size = np.abs(r)
     hits = []
-    for i in candidates:
-        sigma = _local_sigma(size[max(0, i - _SPLIT_NEIGHBOURS):i], size[i + 1:i + 1 + _SPLIT_NEIGHBOURS])
-        if _t_density_ratio(float(e[i]) / sigma, float(r[i]) / sigma) < _SPLIT_ODDS:
+    # Cheap screen first: only moves of 20% or more that a split explains at least half of.
+    for i in np.flatnonzero(size >= 0.2):
+        residual = np.abs(r[i] + _SPLIT_LOGS)
+        best = int(residual.argmin())
+        e = float(residual[best])
+        if e > size[i] / 2:
             continue
-        name = _SPLIT_NAMES[best[i]]
+        sigma = _local_sigma(size[max(0, i - _SPLIT_NEIGHBOURS):i], size[i + 1:i + 1 + _SPLIT_NEIGHBOURS])
+        if _t_density_ratio(e / sigma, float(r[i]) / sigma) < _SPLIT_ODDS:
+            continue
+        name = _SPLIT_NAMES[best]
         kind = "split" if SPLIT_RATIOS[name] > 1 else "reverse split"
         hits.append(f"{days[i + 1]}: close moved {c[i]:g} -> {c[i + 1]:g} (x{c[i + 1] / c[i]:.3g}), close to a "
                     f"{name} {kind}; the series looks unadjusted for a split (upload adj_close, or adjusted prices)")
