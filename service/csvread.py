@@ -20,6 +20,7 @@ from service.errors import InvalidInput
 from service.tables import PRICE_COLUMNS
 
 DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab"}
+_NUMERIC_TEXT = b"0123456789.-+eE,;\t \n"  # what the dates and numbers of a clean file are made of
 _EXACT_FLOAT_INT = 2**53  # from here on, a whole number read as a float may have lost digits
 
 
@@ -56,19 +57,18 @@ def _too_big(message: str, **details: Any) -> InvalidInput:
 
 def check_shape(text: str, *, max_rows: int, max_columns: int, max_line_bytes: int) -> Shape:
     """Count lines, measure each line and the header with C-level scans; refuse what is over a limit."""
-    breaks = text.count("\n") + text.count("\r") - text.count("\r\n")
-    lines = breaks + (0 if text.endswith(("\n", "\r")) else 1)
-    if lines - 1 > max_rows:
-        raise _too_big(f"too many lines: {lines - 1:,} after the header, more than max_upload_rows={max_rows} "
-                       "(PRICECAST_MAX_UPLOAD_ROWS; blank lines count); split the upload", limit=max_rows)
     norm = text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text
     raw = norm.encode("utf-8")
     buf = np.frombuffer(raw, dtype=np.uint8)
-    ends = np.flatnonzero(buf == 10)
-    starts = np.concatenate(([0], ends + 1))
-    stops = np.concatenate((ends, [buf.size]))
-    if raw.endswith(b"\n"):
-        starts, stops = starts[:-1], stops[:-1]
+    newline = buf == 10
+    lines = int(np.count_nonzero(newline)) + (0 if raw.endswith(b"\n") else 1)
+    if lines - 1 > max_rows:
+        raise _too_big(f"too many lines: {lines - 1:,} after the header, more than max_upload_rows={max_rows} "
+                       "(PRICECAST_MAX_UPLOAD_ROWS; blank lines count); split the upload", limit=max_rows)
+    ends = np.flatnonzero(newline)
+    del newline
+    starts = np.concatenate(([0], ends + 1))[:lines]
+    stops = np.concatenate((ends, [buf.size]))[:lines]
     lengths = stops - starts
     if lengths.size and lengths.max() > max_line_bytes:
         at = int(np.argmax(lengths > max_line_bytes))
@@ -81,21 +81,13 @@ def check_shape(text: str, *, max_rows: int, max_columns: int, max_line_bytes: i
     if width > max_columns:
         raise _too_big(f"header (line 1): {width:,} columns, more than max_upload_columns={max_columns} "
                        "(PRICECAST_MAX_UPLOAD_COLUMNS)", line=1, limit=max_columns)
-    uniform = ('"' not in norm and norm.count(delimiter) == (width - 1) * starts.size
-               and bool((_count_per_line(buf, starts, ord(delimiter)) == width - 1).all()))
-    return Shape(delimiter, int(starts.size), first_line, width, raw, uniform)
-
-
-def _count_per_line(buf: np.ndarray, starts: np.ndarray, byte: int, chunk: int = 1 << 20) -> np.ndarray:
-    """How often `byte` occurs on each line, a chunk of whole lines at a time (memory stays ~8x a chunk)."""
-    out = np.empty(starts.size, dtype=np.int64)
-    i = 0
-    while i < starts.size:
-        j = max(int(np.searchsorted(starts, starts[i] + chunk, side="right")), i + 1)
-        end = int(starts[j]) if j < starts.size else buf.size
-        out[i:j] = np.add.reduceat(buf[starts[i]:end] == byte, starts[i:j] - starts[i], dtype=np.int64)
-        i = j
-    return out
+    # Every line has width fields when the delimiters add up and the first data line has its share:
+    # pandas refuses any later line with more fields than the header, so none can have fewer.
+    after = norm.find("\n", end + 1) if end >= 0 else -1
+    second = "" if end < 0 else norm[end + 1:after if after >= 0 else len(norm)]
+    uniform = ('"' not in norm and second.count(delimiter) == width - 1
+               and int(np.count_nonzero(buf == ord(delimiter))) == (width - 1) * lines)
+    return Shape(delimiter, lines, first_line, width, raw, uniform)
 
 
 def detect_delimiter(header: str) -> str:
@@ -126,13 +118,19 @@ def read_fast(shape: Shape, *, with_ticker: bool, header: HeaderFn, ticker_ok: C
     date_at = names.index("date")
     ticker_at = names.index("ticker") if with_ticker else None
     text_at = [date_at] + ([ticker_at] if ticker_at is not None else [])
+    dtype: dict[int, Any] = dict.fromkeys(text_at, object)
+    if not shape.raw[shape.raw.find(b"\n") + 1:].translate(None, _NUMERIC_TEXT):
+        # No letters anywhere (no true, nan or inf): prices can be read as float64 directly,
+        # which skips pandas' type inference. Volume is still inferred, to keep whole numbers exact.
+        dtype |= {at: "float64" for name, at in col_at.items() if name != "volume"}
     import pandas as pd  # imported here: CLI commands that never read a CSV start faster
 
     try:
+        # Every column is read (no usecols), so a line with more fields than the header is an error.
         frame = pd.read_csv(
             io.BytesIO(shape.raw), sep=shape.delimiter, header=None, skiprows=1, names=list(range(shape.width)),
-            usecols=sorted({*text_at, *col_at.values()}), dtype=dict.fromkeys(text_at, str), index_col=False,
-            keep_default_na=False, na_values=[""], quoting=csv.QUOTE_NONE, low_memory=False, engine="c",
+            dtype=dtype, index_col=False, keep_default_na=False, na_values=[""], quoting=csv.QUOTE_NONE,
+            low_memory=False, engine="c",
         )
     except (ValueError, pd.errors.ParserError, OverflowError):
         return None
