@@ -173,3 +173,36 @@ def test_too_short_to_train_names_both_numbers(session):
     report = store_prices(session, symbol="TEST", upload=make_upload(n=needed))
     session.commit()
     assert not any("too short" in w for w in report.warnings)
+
+
+def test_bulk_uploads_in_any_order_do_not_deadlock(settings):
+    """Two writers upload the same five tickers, listed in opposite orders, at the same time."""
+    import threading
+
+    from service.db import make_engine, make_sessionmaker
+
+    engine = make_engine(settings.db_url)
+    factory = make_sessionmaker(engine)
+    symbols = ["AAA", "BBB", "CCC", "DDD", "EEE"]
+    errors: list[BaseException] = []
+
+    def writer(order: list[str], seed: int) -> None:
+        try:
+            for i in range(4):
+                with factory() as session:
+                    store_uploads(session, uploads={s: make_upload(n=50, seed=seed * 10 + i) for s in order},
+                                  mode="merge")
+                    session.commit()
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(symbols, 1)),
+               threading.Thread(target=writer, args=(symbols[::-1], 2))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert errors == []
+    with factory() as session:
+        assert [(s.ticker, s.rows, s.revision) for s in list_series(session)] == [(s, 50, 8) for s in symbols]
+    engine.dispose()
