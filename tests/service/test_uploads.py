@@ -321,3 +321,9 @@ def test_too_many_tickers_in_a_bulk_file():
                                            r"\(PRICECAST_MAX_UPLOAD_TICKERS\)"):
         parse_csv(body.encode(), max_rows=100, with_ticker=True, limits=CsvLimits(max_tickers=20))
     assert len(parse_csv(body.encode(), max_rows=100, with_ticker=True)) == 30
+
+
+def test_unknown_json_fields_warn_and_are_capped():
+    points = [{"date": "2024-01-02", "close": 1, **{f"f{i:03d}": 1 for i in range(30)}}]
+    up = parse_points({"points": points}, max_rows=10)
+    assert up.warnings[0] == "unknown field 'f000' ignored" and up.warnings[20] == "... and 10 more unknown fields"
