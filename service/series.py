@@ -50,6 +50,15 @@ def get_ticker(session: Session, *, symbol: str) -> Ticker:
     return ticker
 
 
+def bump_revision(session: Session, *, ticker_id: int) -> None:
+    """Move a ticker's revision: every cached forecast of it, in any process, stops being served.
+
+    The revision keys the forecast caches, so anything that changes a ticker's answers (its
+    prices, a new, activated or broken model version) must call this.
+    """
+    session.execute(update(Ticker).where(Ticker.id == ticker_id).values(revision=Ticker.revision + 1))
+
+
 def _ensure_ticker(session: Session, symbol: str) -> Ticker:
     """Get or create the ticker row and hold its write lock until the unit of work ends."""
     dialect = session.get_bind().dialect.name
@@ -207,3 +216,11 @@ def load_price_array(session: Session, *, ticker_id: int, price_field: str | Non
     field = price_field or choose_price_field({"close": close, "adj_close": adj})
     prices = adj if field == "adj_close" else close
     return PriceArray([r[0].isoformat() for r in rows], prices, field)
+
+
+def store_uploads(session: Session, *, uploads: dict[str, ParsedUpload], mode: Mode = "merge") -> list[UploadReport]:
+    """Store validated uploads of one or many tickers (all or nothing); reports in symbol order.
+
+    Tickers are written in symbol order, so concurrent bulk uploads take their locks in one order.
+    """
+    return [store_prices(session, symbol=symbol, upload=uploads[symbol], mode=mode) for symbol in sorted(uploads)]

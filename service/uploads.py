@@ -17,9 +17,9 @@ import numpy as np
 
 from service.errors import InvalidInput
 from service.tables import PRICE_COLUMNS
+from service.tickers import TICKER_RE, normalise_ticker  # noqa: F401  (the ticker rule lives in service/tickers.py)
 
 MAX_LISTED_ERRORS = 100
-TICKER_RE = re.compile(r"^[A-Za-z0-9^][A-Za-z0-9.\-^=_]{0,31}$")
 # ISO date, optionally followed by a time of day (which is dropped: these are daily prices).
 DATE_RE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?$")
 HEADER_ALIASES = {"adjclose": "adj_close", "adj_close": "adj_close", "adjusted_close": "adj_close"}
@@ -56,17 +56,6 @@ class _Errors:
             f"column {first['column']!r}: {first['reason']}; nothing was stored",
             details={"rows": listed, "omitted": len(self.rows) - len(listed)},
         )
-
-
-def normalise_ticker(symbol: str) -> str:
-    """Validate a ticker symbol and return it upper-cased."""
-    if not isinstance(symbol, str) or not TICKER_RE.fullmatch(symbol):
-        raise InvalidInput(
-            f"ticker={symbol!r}: must be 1-32 characters from letters, digits and .-^=_, "
-            "starting with a letter, digit or ^",
-            details={"field": "ticker", "value": symbol},
-        )
-    return symbol.upper()
 
 
 def parse_date(text: str) -> date:
