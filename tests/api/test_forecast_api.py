@@ -76,6 +76,35 @@ def test_errors_for_single_requests(api):
     assert err["details"] == {"field": "prices", "needed": 9, "available": 1}
 
 
+@pytest.mark.parametrize("body, field, words", [
+    ({"ticker": "SPX", "levels": [100]}, "levels", "from 1 to 99"),
+    ({"ticker": "SPX", "levels": [True]}, "levels", "True is not allowed"),
+    ({"ticker": "SPX", "levels": [80.0]}, "levels", "80.0 is not allowed"),
+    ({"ticker": "SPX", "levels": list(range(1, 12))}, "levels", "11 levels given"),
+    ({"ticker": "a b"}, "ticker", "letters, digits and"),
+    ({"ticker": "SPX", "model_version": True}, "model_version", "integer"),
+    ({}, None, 'exactly one of "ticker"'),
+    ({"ticker": "SPX", "tickers": ["SPX"]}, None, 'exactly one of "ticker"'),
+    ({"tickers": ["SPX"], "prices": []}, None, '"prices" goes with one "ticker"'),
+])
+def test_one_error_per_mistake_in_words(api, body, field, words):
+    err = assert_error(api.post("/forecast", json=body), 422, "invalid_input")
+    assert len(err["details"]["fields"]) == 1, err
+    assert err["details"]["fields"][0]["field"] == field and words in err["message"], err
+    assert "ForecastMany" not in err["message"] and "[A-Za-z" not in err["message"]
+
+
+def test_the_answer_is_exactly_the_declared_schema(api):
+    api.train()
+    schema = api.get("/openapi.json").json()["components"]["schemas"]
+    one = api.post("/forecast", json={"ticker": "IBM"}).json()
+    assert set(one) == set(schema["ForecastRead"]["properties"]) == FIELDS
+    assert set(one["model"]) == set(schema["ForecastModelRead"]["properties"])
+    batch = api.post("/forecast", json={"tickers": ["IBM", "NOPE"]}).json()  # the cached answer, inside a batch
+    assert set(batch) == set(schema["BatchForecastRead"]["properties"]) and batch["forecasts"] == [one]
+    assert api.post("/forecast", json={"tickers": ["IBM"]}).json() == {"forecasts": [one], "errors": []}
+
+
 def test_batch_with_unknown_and_untrained_tickers(api):
     api.train()
     r = api.post("/forecast", json={"tickers": ["IBM", "NOPE", "FB", "a b"], "levels": [95, 50, 80]})
@@ -144,7 +173,7 @@ def test_corrupt_checkpoint_is_refused_and_marked_broken(api):
     from service.registry import checkpoint_file, get_model
 
     with api.app.state.sessionmaker() as session:
-        path = checkpoint_file(api.settings, get_model(session, symbol="IBM", version=1))
+        path = checkpoint_file(api.settings, get_model(session, symbol="IBM", version=1).checkpoint_path)
     data = bytearray(path.read_bytes())
     data[-10] ^= 0xFF
     path.write_bytes(bytes(data))
