@@ -53,12 +53,14 @@ def runtime_of(ctx: typer.Context) -> Runtime:
 
     settings = settings_of(ctx)
     try:
-        return open_runtime(settings)
+        runtime = open_runtime(settings)
     except SchemaBehind as exc:
         fail(str(exc), hint="run `pricecast migrate` against this database")
     except Exception as exc:  # noqa: BLE001 - a start-up failure is one readable line
         fail(f"cannot open the database {settings.db_url.split('@')[-1]}: {type(exc).__name__}: {exc}",
              hint="check PRICECAST_DATABASE_URL (or PRICECAST_DATA_DIR) and that the server is running")
+    ctx.call_on_close(runtime.close)
+    return runtime
 
 
 def fail(message: str, *, hint: str | None = None, code: int = 1) -> NoReturn:

@@ -6,7 +6,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from service.cli.app import app, console, fail, fail_with, print_json, runtime_of
+from service.cli.app import app, console, err_console, fail, fail_with, print_json, runtime_of
 from service.errors import PricecastError
 
 
@@ -70,8 +70,9 @@ def forecast(
     else:
         render([out] if "ticker" in out else out["forecasts"])
     errors = out.get("errors", [])
-    for err in errors:
-        console.print(f"[red]{escape(err['ticker'])}[/]: {escape(err['message'])}", highlight=False)
+    for err in errors:  # with --json they are in the JSON too; stdout carries only the JSON
+        (err_console if json_out else console).print(f"[red]{escape(err['ticker'])}[/]: {escape(err['message'])}",
+                                                     highlight=False)
     if errors:
         raise typer.Exit(1)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 from rich.markup import escape
 
-from service.cli.app import app, console, fail_with, print_json, runtime_of, settings_of
+from service.cli.app import app, console, err_console, fail_with, print_json, runtime_of, settings_of
 from service.cli.progress import train_here
 from service.errors import PricecastError
 
@@ -20,8 +20,9 @@ def worker(ctx: typer.Context,
     from service.logs import configure_logging
     from service.worker import run_worker
 
+    runtime = runtime_of(ctx)  # refuses a database behind head before taking jobs
     configure_logging(settings_of(ctx))
-    run_worker(runtime_of(ctx), workers=workers)  # the runtime refuses a database behind head first
+    run_worker(runtime, workers=workers)
 
 
 @app.command()
@@ -58,17 +59,18 @@ def train(
                                               deliver_jobs=queue)
     except PricecastError as exc:
         fail_with(exc, hint="pricecast train --help")
+    out = err_console if json_out else console  # with --json, stdout carries only the JSON
     for err in requested.errors:
-        console.print(f"[red]{escape(err.ticker)}[/]: {escape(err.message)}", highlight=False)
+        out.print(f"[red]{escape(err.ticker)}[/]: {escape(err.message)}", highlight=False)
     created = set(requested.created)
     finished = []
     for job in requested.jobs:
         if job.id not in created:
-            console.print(f"{job.ticker}: job {job.id} is already {job.status}; not started again", highlight=False)
+            out.print(f"{job.ticker}: job {job.id} is already {job.status}; not started again", highlight=False)
         elif queue:
-            console.print(f"{job.ticker}: job {job.id} queued", highlight=False)
+            out.print(f"{job.ticker}: job {job.id} queued", highlight=False)
         else:
-            finished.append(train_here(rt, job_id=job.id, symbol=job.ticker))
+            finished.append(train_here(rt, job_id=job.id, symbol=job.ticker, quiet_stdout=json_out))
     if json_out:
         print_json({"jobs": finished if not queue else [j.model_dump(mode="json") for j in requested.jobs],
                     "errors": [e.model_dump() for e in requested.errors]})

@@ -4,19 +4,25 @@ from __future__ import annotations
 
 import os
 
+from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from service.cli.app import console, is_terminal
+from service.cli.app import console as stdout_console
+from service.cli.app import err_console, is_terminal
 
 
-def train_here(rt, *, job_id: int, symbol: str) -> dict:
-    """Run a queued job in this process and print its outcome next to the baselines; return a summary."""
+def train_here(rt, *, job_id: int, symbol: str, quiet_stdout: bool = False) -> dict:
+    """Run a queued job in this process and print its outcome next to the baselines; return a summary.
+
+    `quiet_stdout` sends the progress to stderr, for commands whose stdout is JSON.
+    """
+    console: Console = err_console if quiet_stdout else stdout_console
     from service.tables import JobStatus
     from service.usecases import registry, training
 
     worker_id = f"cli:{os.getpid()}"
-    if is_terminal():
+    if is_terminal() and not quiet_stdout:
         with Progress(TextColumn(escape(symbol)), BarColumn(), TextColumn("epoch {task.completed}/{task.total}"),
                       TextColumn("val {task.fields[val]}"), TimeElapsedColumn(), console=console) as bar:
             task = bar.add_task(symbol, total=None, val="-")
@@ -27,8 +33,8 @@ def train_here(rt, *, job_id: int, symbol: str) -> dict:
             status = training.run_job(rt, job_id=job_id, worker_id=worker_id, on_epoch=on_epoch)
     else:
         def on_epoch(info) -> None:
-            print(f"{symbol} epoch {info.epoch}/{info.max_epochs} train_loss {info.train_loss:.5f} "
-                  f"val_loss {info.val_loss:.5f} elapsed {info.elapsed_s:.1f}s", flush=True)
+            console.print(f"{symbol} epoch {info.epoch}/{info.max_epochs} train_loss {info.train_loss:.5f} "
+                          f"val_loss {info.val_loss:.5f} elapsed {info.elapsed_s:.1f}s", highlight=False, markup=False)
 
         status = training.run_job(rt, job_id=job_id, worker_id=worker_id, on_epoch=on_epoch)
     job = training.read_job(rt, job_id=job_id)
