@@ -10,11 +10,13 @@ from service.settings import Settings
 from service.usecases.runtime import Runtime
 
 
-def get_settings(request: Request) -> Settings:
+# Both are `async def` on purpose: FastAPI runs a plain `def` dependency in the thread pool,
+# and that hop would cost the cached forecast path a good part of its time.
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
     return request.app.state.runtime
 
 

@@ -26,6 +26,7 @@ def demo(
     The files go through the same ingest as an upload. Example: pricecast demo --serve
     """
     from service.schemas import ForecastRequest
+    from service.tables import JobStatus
     from service.tickers import normalise_ticker
     from service.usecases import forecasts, ingest, registry, training
 
@@ -60,8 +61,8 @@ def demo(
             failed = True
             continue
         job = requested.jobs[0]
-        if job.status == "queued":
-            failed |= train_here(rt, job_id=job.id, symbol=symbol)["status"] != "succeeded"
+        if job.status == JobStatus.QUEUED:
+            failed |= train_here(rt, job_id=job.id, symbol=symbol)["status"] != JobStatus.SUCCEEDED
         else:
             console.print(f"{symbol}: job {job.id} is already {job.status} elsewhere", highlight=False)
     answer = forecasts.forecast(rt, ForecastRequest(tickers=symbols))
@@ -83,8 +84,10 @@ def demo(
 
 
 def _active(rt, registry, symbol: str):
+    from service.tables import ModelStatus
+
     models = registry.read_models(rt, symbol=symbol).models
-    return next((m for m in models if m.status == "active"), None)
+    return next((m for m in models if m.status == ModelStatus.ACTIVE), None)
 
 
 def _baselines(models: dict) -> None:

@@ -48,6 +48,7 @@ def train(
 
     Exits 1 if any ticker could not be trained. Example: pricecast train SPX MSFT    |    pricecast train --all --queue
     """
+    from service.tables import JobStatus
     from service.usecases import training
 
     flags = dict(window=window, hidden_size=hidden_size, layers=layers, dropout=dropout, epochs=epochs,
@@ -74,4 +75,4 @@ def train(
     if json_out:
         print_json({"jobs": finished if not queue else [j.model_dump(mode="json") for j in requested.jobs],
                     "errors": [e.model_dump() for e in requested.errors]})
-    raise typer.Exit(1 if requested.errors or any(j["status"] != "succeeded" for j in finished) else 0)
+    raise typer.Exit(1 if requested.errors or any(j["status"] != JobStatus.SUCCEEDED for j in finished) else 0)

@@ -8,9 +8,9 @@ import pytest
 
 from service.errors import Conflict, NotFound
 from service.schemas import BatchForecastRead, ForecastRead, ForecastRequest
+from service.series import store_prices
 from service.usecases import forecasts, registry
 from tests.factories import make_series, make_upload, train_model
-from service.series import store_prices
 
 
 @pytest.fixture

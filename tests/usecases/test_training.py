@@ -10,7 +10,7 @@ from sqlalchemy import update
 from service.db import utcnow
 from service.errors import InvalidInput, NotFound, Unavailable
 from service.tables import JobStatus, TrainingJob
-from service.training import PRIORITY_BULK, PRIORITY_SINGLE, Origin
+from service.training import PRIORITY_SINGLE, Origin
 from service.usecases import training
 from service.usecases.runtime import open_runtime
 from tests.factories import TINY, make_series
@@ -83,4 +83,3 @@ def test_cancel_and_read(rt):
     job, _ = training.train_ticker(rt, symbol="A", params=TINY)
     assert training.cancel(rt, job_id=job.id).status == JobStatus.CANCELLED
     assert training.read_jobs(rt, symbol="A", status=JobStatus.CANCELLED).jobs[0].id == job.id
-    assert PRIORITY_BULK < PRIORITY_SINGLE
