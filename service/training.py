@@ -50,6 +50,11 @@ def priority_of(origin: Origin) -> int:
     return PRIORITY_SINGLE if origin is Origin.SINGLE else PRIORITY_BULK
 
 
+def origin_of(*, tickers: list[str] | None) -> Origin:
+    """A request that names exactly one ticker is a single request; several, all or stale are bulk."""
+    return Origin.SINGLE if tickers is not None and len(set(tickers)) == 1 else Origin.BULK
+
+
 def parse_params(params: dict[str, Any] | None) -> tuple[LSTMConfig, int]:
     """Validate training params against the core's bounds; return (config, seed)."""
     params = dict(params or {})

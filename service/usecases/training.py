@@ -1,8 +1,8 @@
 """Training: request jobs (one ticker or many), deliver them, run them, cancel them, re-queue lost ones.
 
-Two rules live here and nowhere else:
-- priority: a request that names exactly one ticker goes ahead of bulk work (`Origin`); the
-  job row keeps its priority and every delivery sends it (request, `train --queue`, reaper);
+Every job reaches the queue through `deliver`, which applies the two rules of delivery:
+- priority: the job row's own (service/training.py `origin_of`: a request that names exactly
+  one ticker goes ahead of bulk work), whether the request, `train --queue` or the reaper sends it;
 - failure: a job the queue does not take is failed at once, with the reason on the job.
 """
 
@@ -23,10 +23,10 @@ from service.schemas import BulkTrainRead, JobListRead, JobRead, TickerError
 from service.series import get_ticker, list_prices
 from service.tables import JobStatus, TrainingJob
 from service.training import (
-    Origin,
     cancel_job,
     get_job,
     list_jobs,
+    origin_of,
     parse_params,
     reap_stale_jobs,
     run_training,
@@ -47,11 +47,6 @@ class TrainingRequested:
 
     def read(self) -> BulkTrainRead:
         return BulkTrainRead(jobs=self.jobs, errors=self.errors)
-
-
-def origin_of(*, tickers: list[str] | None) -> Origin:
-    """The priority rule: exactly one named ticker is a single request; anything else is bulk."""
-    return Origin.SINGLE if tickers is not None and len(set(tickers)) == 1 else Origin.BULK
 
 
 def deliver(rt: Runtime, jobs: list[tuple[int, int]]) -> str | None:

@@ -10,17 +10,17 @@ from sqlalchemy import update
 from service.db import utcnow
 from service.errors import InvalidInput, NotFound, Unavailable
 from service.tables import JobStatus, TrainingJob
-from service.training import PRIORITY_SINGLE, Origin
+from service.training import PRIORITY_SINGLE, Origin, origin_of
 from service.usecases import training
 from service.usecases.runtime import open_runtime
 from tests.factories import TINY, make_series
 
 
 def test_the_priority_rule():
-    assert training.origin_of(tickers=["A"]) is Origin.SINGLE
-    assert training.origin_of(tickers=["A", "A"]) is Origin.SINGLE
-    assert training.origin_of(tickers=["A", "B"]) is Origin.BULK
-    assert training.origin_of(tickers=None) is Origin.BULK  # all, stale
+    assert origin_of(tickers=["A"]) is Origin.SINGLE
+    assert origin_of(tickers=["A", "A"]) is Origin.SINGLE
+    assert origin_of(tickers=["A", "B"]) is Origin.BULK
+    assert origin_of(tickers=None) is Origin.BULK  # all, stale
 
 
 def test_single_and_bulk_requests_are_delivered_at_their_priority(rt):
