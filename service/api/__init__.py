@@ -12,13 +12,13 @@ from fastapi import FastAPI
 from fastapi.middleware.gzip import GZipMiddleware
 
 from service import migrate
-from service.migrate import SchemaBehind  # noqa: F401  (raised by check_schema)
 from service.api.auth import Authenticator
 from service.api.errors import install_error_handlers
 from service.api.metrics import Metrics, StateCollector
 from service.api.middleware import AccessLogMiddleware, BodyLimitMiddleware, RequestIdMiddleware
 from service.api.routes import config, forecast, health, jobs, models, page, series
 from service.forecasting import warm_models
+from service.migrate import SchemaBehind  # noqa: F401  (raised by check_schema; imported from here by callers)
 from service.schemas import ErrorResponse
 from service.settings import Settings
 from service.usecases.runtime import build_runtime

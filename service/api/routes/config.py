@@ -8,7 +8,7 @@ from service.api.deps import SettingsDep
 from service.schemas import ConfigRead
 from service.usecases.config import rules
 
-router = APIRouter(tags=["health"])
+router = APIRouter(tags=["config"])
 
 
 @router.get("/config", response_model=ConfigRead)
