@@ -20,8 +20,16 @@ import torch
 from models.calibration import Calibration, PointRule, check_levels
 from models.errors import ConfigError, InsufficientData
 from models.lstm import LSTMConfig, PriceLSTM
-from models.volatility import Volatility
+from models.volatility import Volatility, horizon
 from models.windows import check_prices, return_windows
+
+
+def history_for(config: dict) -> int:
+    """Predictor.history from a stored config (window, vol_decay), without loading the checkpoint.
+
+    Format-1 checkpoints read only window + 1 prices; asking them for more is harmless.
+    """
+    return max(int(config["window"]), horizon(float(config.get("vol_decay", 0.94)))) + 1
 
 
 @dataclass
@@ -59,7 +67,7 @@ class Predictor:
         Fewer (but at least window + 1) still forecast: the filter then starts from the training
         variance that many days back instead of `horizon` days back.
         """
-        return max(self.window, self.vol.horizon) + 1
+        return max(self.window, self.vol.horizon) + 1  # = history_for(config)
 
     @classmethod
     def from_result(cls, result: Any) -> Predictor:
@@ -98,7 +106,7 @@ class Predictor:
         out["up"] = self._up(out["mu"], out["predicted"], out["last"])
         return out
 
-    def _net_output(self, x: np.ndarray, chunk: int = 8192) -> np.ndarray:
+    def _net_output(self, x: np.ndarray, chunk: int = 1024) -> np.ndarray:
         t = torch.from_numpy(x.astype(np.float32)).unsqueeze(-1)  # (n, window, 1)
         with torch.inference_mode():
             out = [self.net(t[i : i + chunk])[0] for i in range(0, t.shape[0], chunk)]

@@ -126,6 +126,47 @@ def min_rows(config: LSTMConfig) -> int:
         n += 1
 
 
+@dataclass(frozen=True)
+class Cost:
+    """What a training run will take, estimated before it starts (see estimate_cost)."""
+
+    peak_bytes: int  # memory above the process's baseline
+    seconds_per_epoch_estimate: float  # on one core of the build machine; scale for others
+    windows: int  # training windows per epoch
+
+
+# Calibrated with bench/train_cost.py (peak RSS and epoch time of real runs over a grid of sizes,
+# one torch thread on the 2-core build machine); see docs/benchmarks.md "Training cost".
+BYTES_PER_WINDOW_STEP = 32  # data kept per target and window step: float32 inputs + float64 temporaries
+BYTES_PER_ACTIVATION = 4 * 14  # float32 values autograd keeps per (batch row, step, hidden unit, layer)
+EVAL_CHUNK = 1024  # windows per forward pass outside training (validation loss, calibration)
+FLOPS_PER_SECOND = 2.0e9  # LSTM forward+backward throughput
+SECONDS_PER_BATCH = 4e-4  # Python and dispatch overhead of one optimiser step
+
+
+def estimate_cost(n_prices: int, config: LSTMConfig) -> Cost:
+    """Peak memory and seconds per epoch of train(prices of this length, config), without running it.
+
+    Memory: the series' windows (n x window) + the activations autograd keeps for one batch and
+    for one evaluation chunk (rows x window x hidden x layers) + parameters with their gradient
+    and two Adam moments. Time: the LSTM's multiply-adds (forward + backward = 3 x forward) over
+    the training windows plus a fixed cost per batch. InsufficientData if the series is too short.
+    """
+    config.validate()
+    s = split(int(n_prices), config)
+    w, h, layers = s.window, config.hidden_size, config.layers
+    targets = n_prices - w - 1
+    data = targets * w * BYTES_PER_WINDOW_STEP
+    rows = max(min(config.batch_size, s.train_windows), min(EVAL_CHUNK, targets))
+    activations = rows * w * h * layers * BYTES_PER_ACTIVATION
+    params = sum(4 * h * ((1 if k == 0 else h) + h + 2) for k in range(layers)) + h + 1
+    flops = 3 * 2 * s.train_windows * w * layers * 4 * h * (2 * h)
+    batches = -(-s.train_windows // config.batch_size)
+    seconds = flops / FLOPS_PER_SECOND + batches * SECONDS_PER_BATCH
+    return Cost(peak_bytes=int(data + activations + 16 * params), seconds_per_epoch_estimate=float(seconds),
+                windows=int(s.train_windows))
+
+
 def data_sha256(prices: np.ndarray) -> str:
     """sha256 of the prices as little-endian float64."""
     return hashlib.sha256(np.ascontiguousarray(prices, dtype="<f8").tobytes()).hexdigest()
@@ -230,8 +271,7 @@ def _epochs(net, config, x_train, y_train, x_val, y_val, gen, on_epoch, should_s
             total += float(loss.detach()) * idx.numel()
         seen += n
         net.eval()
-        with torch.inference_mode():
-            val_loss = float(net(x_val, y_val)[1])
+        val_loss = _chunked_loss(net, x_val, y_val)
         train_loss = total / n
         if not (np.isfinite(train_loss) and np.isfinite(val_loss)):
             raise TrainingFailed(
@@ -252,14 +292,24 @@ def _epochs(net, config, x_train, y_train, x_val, y_val, gen, on_epoch, should_s
     return Fitted(best_state, history, best_epoch, time.perf_counter() - start, seen)
 
 
+def _chunked_loss(net: PriceLSTM, x: torch.Tensor, y: torch.Tensor) -> float:
+    """Mean loss over x in EVAL_CHUNK pieces, so memory does not grow with the validation part."""
+    total = 0.0
+    with torch.inference_mode():
+        for i in range(0, x.shape[0], EVAL_CHUNK):
+            total += float(net(x[i : i + EVAL_CHUNK], y[i : i + EVAL_CHUNK])[1]) * min(EVAL_CHUNK, x.shape[0] - i)
+    return total / x.shape[0]
+
+
 def finish(prepared: Prepared, fitted: Fitted, *, seed: int) -> TrainResult:
     """Choose the point rule and calibrate on pre-test days, then backtest the test days."""
     s, config, r, p = prepared.split, prepared.config, prepared.returns, prepared.prices
     net = PriceLSTM(config)
     net.load_state_dict(fitted.state_dict)
     net.eval()
+    x = torch.from_numpy(prepared.x).unsqueeze(-1)  # (n_targets, window, 1)
     with torch.inference_mode():
-        g = net(torch.from_numpy(prepared.x).unsqueeze(-1))[0].double().numpy()  # (n_targets,)
+        g = torch.cat([net(x[i : i + EVAL_CHUNK])[0] for i in range(0, x.shape[0], EVAL_CHUNK)]).double().numpy()
     k = np.arange(s.window_start, s.n)
     sigma, stale, actual = prepared.sigma[k - 1], prepared.stale, r[k - 1]
     val = (k >= s.train_end) & (k < s.test_start)
