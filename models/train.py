@@ -135,36 +135,41 @@ class Cost:
     windows: int  # training windows per epoch
 
 
-# Calibrated with bench/train_cost.py (peak RSS and epoch time of real runs over a grid of sizes,
-# one torch thread on the 2-core build machine); see docs/benchmarks.md "Training cost".
-BYTES_PER_WINDOW_STEP = 32  # data kept per target and window step: float32 inputs + float64 temporaries
-BYTES_PER_ACTIVATION = 4 * 14  # float32 values autograd keeps per (batch row, step, hidden unit, layer)
+# Calibrated with bench/train_cost.py (peak RSS above the pre-training baseline and epoch time of
+# real runs over a grid of sizes, one torch thread, the 2-core build machine): estimates land
+# within 0.7-1.5x of the measured peaks and 0.6-1.3x of the epoch times; docs/benchmarks.md.
+FIXED_BYTES = 20_000_000  # backtest rows, torch scratch: what a tiny run still takes
+BYTES_PER_WINDOW_STEP = 32  # per target and window step: float32 inputs + float64 temporaries
+TRAIN_BYTES_PER_ACTIVATION = 64  # autograd keeps ~16 floats per (batch row, step, hidden unit, layer)
+EVAL_BYTES_PER_ACTIVATION = 24  # a forward pass without autograd: ~6 floats
 EVAL_CHUNK = 1024  # windows per forward pass outside training (validation loss, calibration)
-FLOPS_PER_SECOND = 2.0e9  # LSTM forward+backward throughput
+FLOPS_PER_SECOND = 2.0e10  # LSTM forward + backward throughput on one core
 SECONDS_PER_BATCH = 4e-4  # Python and dispatch overhead of one optimiser step
 
 
 def estimate_cost(n_prices: int, config: LSTMConfig) -> Cost:
     """Peak memory and seconds per epoch of train(prices of this length, config), without running it.
 
-    Memory: the series' windows (n x window) + the activations autograd keeps for one batch and
-    for one evaluation chunk (rows x window x hidden x layers) + parameters with their gradient
-    and two Adam moments. Time: the LSTM's multiply-adds (forward + backward = 3 x forward) over
-    the training windows plus a fixed cost per batch. InsufficientData if the series is too short.
+    Memory: the series' windows (n x window) + the larger of the activations autograd keeps for
+    one batch and those of one evaluation chunk (rows x window x hidden x layers) + parameters
+    with their gradient and two Adam moments. Time: the LSTM's multiply-adds (forward + backward
+    = 3 x forward) over the training windows plus a fixed cost per batch. InsufficientData if
+    the series is too short to train at all.
     """
     config.validate()
     s = split(int(n_prices), config)
     w, h, layers = s.window, config.hidden_size, config.layers
     targets = n_prices - w - 1
     data = targets * w * BYTES_PER_WINDOW_STEP
-    rows = max(min(config.batch_size, s.train_windows), min(EVAL_CHUNK, targets))
-    activations = rows * w * h * layers * BYTES_PER_ACTIVATION
+    step = w * h * layers
+    activations = max(min(config.batch_size, s.train_windows) * step * TRAIN_BYTES_PER_ACTIVATION,
+                      min(EVAL_CHUNK, targets) * step * EVAL_BYTES_PER_ACTIVATION)
     params = sum(4 * h * ((1 if k == 0 else h) + h + 2) for k in range(layers)) + h + 1
     flops = 3 * 2 * s.train_windows * w * layers * 4 * h * (2 * h)
     batches = -(-s.train_windows // config.batch_size)
     seconds = flops / FLOPS_PER_SECOND + batches * SECONDS_PER_BATCH
-    return Cost(peak_bytes=int(data + activations + 16 * params), seconds_per_epoch_estimate=float(seconds),
-                windows=int(s.train_windows))
+    return Cost(peak_bytes=int(FIXED_BYTES + data + activations + 16 * params),
+                seconds_per_epoch_estimate=float(seconds), windows=int(s.train_windows))
 
 
 def data_sha256(prices: np.ndarray) -> str:

@@ -155,3 +155,21 @@ def test_a_split_jump_does_not_wreck_training():
     assert change < 0.003 and mape_ratio < 1.03 and scale_ratio == pytest.approx(1.0, abs=0.01)
     unprotected, _, _ = _split_effect(input_clip=100.0, loss_delta=100.0, grad_clip=100.0)
     assert unprotected > 2 * change  # the protections are what keeps it small
+
+
+def test_estimate_cost_before_training():
+    """The numbers a service needs to refuse a job: memory and time grow with the sizes that drive them."""
+    from models.train import Cost, estimate_cost
+
+    small = estimate_cost(2000, LSTMConfig())
+    assert isinstance(small, Cost) and small.windows == split(2000, LSTMConfig()).train_windows
+    assert 10e6 < small.peak_bytes < 200e6 and 0 < small.seconds_per_epoch_estimate < 5
+    wide = estimate_cost(2000, LSTMConfig(hidden_size=256))
+    big_batch = estimate_cost(2000, LSTMConfig(batch_size=4096))
+    longer = estimate_cost(20000, LSTMConfig())
+    assert wide.peak_bytes > small.peak_bytes and wide.seconds_per_epoch_estimate > 10 * small.seconds_per_epoch_estimate
+    assert big_batch.peak_bytes > small.peak_bytes and longer.seconds_per_epoch_estimate > 5 * small.seconds_per_epoch_estimate
+    hostile = estimate_cost(5000, LSTMConfig(window=512, hidden_size=512, layers=4, batch_size=8192))
+    assert hostile.peak_bytes > 50e9  # issue 13, row 5: such a job tried to allocate 84 GB
+    with pytest.raises(InsufficientData):
+        estimate_cost(50, LSTMConfig())
