@@ -318,13 +318,14 @@ def finish(prepared: Prepared, fitted: Fitted, *, seed: int) -> TrainResult:
     k = np.arange(s.window_start, s.n)
     sigma, stale, actual = prepared.sigma[k - 1], prepared.stale, r[k - 1]
     val = (k >= s.train_end) & (k < s.test_start)
+    candidates = len(fitted.history)  # early stopping picked the best of these epochs on the same days
     rule = PointRule.choose(r=actual[val], sigma=sigma[val], g=g[val], center=prepared.center,
-                            drift=prepared.center, stale=stale[val])
+                            drift=prepared.center, stale=stale[val], candidates=candidates)
     mu = rule.mu(sigma, g, stale)
     before_test = k < s.test_start
     p0 = base_rate(r[: s.train_end - 1] > 0)
     pool = Calibration.fit(residuals=((actual - mu) / sigma)[before_test], p0=p0)
-    kappa, t_kappa = Calibration.fit_kappa(actual[val] > 0, p0, pool.shift(mu[val], sigma[val]))
+    kappa, t_kappa = Calibration.fit_kappa(actual[val] > 0, p0, pool.shift(mu[val], sigma[val]), candidates)
     calibration = Calibration(z=pool.z, p0=p0, kappa=kappa)
     predictor = Predictor(config=config, net=net, vol=prepared.vol, rule=rule, calibration=calibration,
                           price_field=prepared.price_field)
@@ -337,8 +338,8 @@ def finish(prepared: Prepared, fitted: Fitted, *, seed: int) -> TrainResult:
     metrics, rows = backtest(f, p, start=s.test_start, naive_mae=naive_mae, base_prob_up=p0,
                              ewma_sigma=baseline, dates=prepared.dates)
     metrics.update({"point_forecast": rule.choice, "alpha": rule.alpha, "drift": rule.drift,
-                    "t_drift": _finite(rule.t_drift), "t_model": _finite(rule.t_model), "kappa": kappa,
-                    "t_kappa": _finite(t_kappa), "window": config.window, "best_epoch": fitted.best_epoch,
+                    "t_drift": _finite(rule.t_drift), "t_model": _finite(rule.t_model), "t_needed": rule.t_needed,
+                    "kappa": kappa, "t_kappa": _finite(t_kappa), "window": config.window, "best_epoch": fitted.best_epoch,
                     "epochs_run": len(fitted.history)})
     # The deployed model also calibrates on the test days (out of sample for everything).
     calibration = calibration.extend((r[test - 1] - f["mu"]) / f["sigma"])
