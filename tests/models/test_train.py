@@ -134,42 +134,26 @@ def test_a_flat_end_forecasts_no_change():
 
 
 def _split_effect(**protection) -> tuple[float, float, float]:
-    """Max change of predicted test returns caused by a 2:1 split in the training part."""
+    """Max change of the net's test outputs (units of volatility) caused by a 2:1 split in the training part."""
     config = tiny_config(epochs=6, hidden_size=8, **protection)
     prices = ar1_prices(600, seed=9)
     assert split(prices.size, config).train_end > 100
     jumped = prices.copy()
     jumped[100:] *= 0.5  # returns are unchanged except one -69% day
     clean, split_run = train(prices, config, seed=0), train(jumped, config, seed=0)
+    prepared = prepare(prices, config)
+    x = prepared.x[-100:]  # the same inputs for both nets: the clean test windows
 
-    def returns(result):
-        return np.array([r["predicted"] / r["persistence"] - 1 for r in result.backtest])
+    def outputs(result):
+        return result.predictor()._net_output(x)
 
-    change = float(np.abs(returns(clean) - returns(split_run)).max())
+    change = float(np.abs(outputs(clean) - outputs(split_run)).max())
     return change, split_run.metrics["mape"] / clean.metrics["mape"], split_run.vol.clip / clean.vol.clip
 
 
 def test_a_split_jump_does_not_wreck_training():
     """Capped volatility, clipped inputs and the Huber loss keep a split's influence small."""
     change, mape_ratio, scale_ratio = _split_effect()
-    assert change < 0.003 and mape_ratio < 1.03 and scale_ratio == pytest.approx(1.0, abs=0.01)
+    assert change < 0.2 and mape_ratio < 1.03 and scale_ratio == pytest.approx(1.0, abs=0.01)
     unprotected, _, _ = _split_effect(input_clip=100.0, loss_delta=100.0, grad_clip=100.0)
     assert unprotected > 2 * change  # the protections are what keeps it small
-
-
-def test_estimate_cost_before_training():
-    """The numbers a service needs to refuse a job: memory and time grow with the sizes that drive them."""
-    from models.train import Cost, estimate_cost
-
-    small = estimate_cost(2000, LSTMConfig())
-    assert isinstance(small, Cost) and small.windows == split(2000, LSTMConfig()).train_windows
-    assert 10e6 < small.peak_bytes < 200e6 and 0 < small.seconds_per_epoch_estimate < 5
-    wide = estimate_cost(2000, LSTMConfig(hidden_size=256))
-    big_batch = estimate_cost(2000, LSTMConfig(batch_size=4096))
-    longer = estimate_cost(20000, LSTMConfig())
-    assert wide.peak_bytes > small.peak_bytes and wide.seconds_per_epoch_estimate > 10 * small.seconds_per_epoch_estimate
-    assert big_batch.peak_bytes > small.peak_bytes and longer.seconds_per_epoch_estimate > 5 * small.seconds_per_epoch_estimate
-    hostile = estimate_cost(5000, LSTMConfig(window=512, hidden_size=512, layers=4, batch_size=8192))
-    assert hostile.peak_bytes > 50e9  # issue 13, row 5: such a job tried to allocate 84 GB
-    with pytest.raises(InsufficientData):
-        estimate_cost(50, LSTMConfig())
