@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, aliased, sessionmaker
 from models import checkpoints
 from models.errors import CheckpointError, ConfigError
 from models.errors import InsufficientData as ModelInsufficientData
-from models.predict import Prediction, Predictor, predict_many
+from models.predict import Prediction, Predictor, history_for, predict_many
 from service.db import utcnow
 from service.errors import Conflict, InsufficientData, InvalidInput, NotFound, PricecastError, Unavailable
 from service.registry import checkpoint_file, is_stale, mark_broken, prices_past
@@ -91,6 +91,7 @@ class _Target:
     data_end: date | None
     metrics: dict
     window: int
+    history: int  # prices a forecast reads (Predictor.history): window + 1 at least
 
 
 def level_problem(levels: Any) -> str | None:
@@ -190,7 +191,7 @@ def _targets(session: Session, symbols: list[str], version: int | None) -> dict[
                                      f"activate another version or retrain", details={"ticker": symbol, "version": ver})
         else:
             found[symbol] = _Target(symbol, tid, revision, mid, ver, path, sha, field, trained, start, end, metrics,
-                                    int(config["window"]))
+                                    int(config["window"]), history_for(config))
     for symbol in symbols:
         found.setdefault(symbol, NotFound(f"ticker {symbol!r} not found", details={"ticker": symbol}))
     return found
@@ -214,8 +215,8 @@ def _predictor(session: Session, settings: Settings, caches: Caches, t: _Target)
 
 
 def _recent_prices(session: Session, targets: list[_Target]) -> dict[int, list[tuple]]:
-    """The latest window+1 rows of every target ticker, in one query that walks the (ticker, date) key."""
-    depth = max(t.window for t in targets) + 1
+    """The latest `history` rows of every target ticker, in one query that walks the (ticker, date) key."""
+    depth = max(t.history for t in targets)
     inner = aliased(PricePoint)
     cutoff = (select(inner.date).where(inner.ticker_id == PricePoint.ticker_id).order_by(inner.date.desc())
               .offset(depth - 1).limit(1).correlate(PricePoint).scalar_subquery())
@@ -231,17 +232,23 @@ def _recent_prices(session: Session, targets: list[_Target]) -> dict[int, list[t
 
 def _series(t: _Target, rows: list[tuple]) -> tuple[np.ndarray, date]:
     needed = t.window + 1
-    rows = rows[-needed:]
+    rows = rows[-t.history:]
     if len(rows) < needed:
         raise InsufficientData(f"{t.symbol} has {len(rows)} prices; version {t.version} needs window+1={needed}",
                                details={"ticker": t.symbol, "needed": needed, "available": len(rows)})
     column = 2 if t.price_field == "adj_close" else 1
-    values = [r[column] for r in rows]
-    if any(v is None for v in values):
+    values = _complete_suffix([r[column] for r in rows])
+    if len(values) < needed:
         raise InsufficientData(f"{t.symbol}: version {t.version} models adj_close, but some of the last {needed} "
                                "rows have none; upload adj_close for them or retrain",
-                               details={"ticker": t.symbol, "needed": needed, "available": sum(v is not None for v in values)})
+                               details={"ticker": t.symbol, "needed": needed, "available": len(values)})
     return np.array(values, dtype=np.float64), rows[-1][0]
+
+
+def _complete_suffix(values: list) -> list:
+    """The values after the last missing one (the filter reads fewer days rather than a gap)."""
+    missing = [i for i, v in enumerate(values) if v is None]
+    return values[missing[-1] + 1:] if missing else values
 
 
 def _forecast(t: _Target, p: Prediction, as_of: date, *, stale: bool, price_field: str | None = None) -> Forecast:
@@ -337,8 +344,8 @@ def forecast_inline(session: Session, *, settings: Settings, caches: Caches, sym
     values = upload.columns.get(field) if field in upload.columns else None
     if values is None or any(v is None for v in values[-(target.window + 1):]):
         field, values = "close", upload.columns["close"]
-    try:
-        p = predictor.predict(np.array(values, dtype=np.float64), levels)
+    try:  # up to `history` prices are read; window + 1 is enough, with a shorter volatility history
+        p = predictor.predict(np.array(_complete_suffix(values[-predictor.history:]), dtype=np.float64), levels)
     except ModelInsufficientData as exc:
         raise InsufficientData(f"prices: {exc.available} given, version {target.version} needs window+1="
                                f"{exc.needed}", details={"field": "prices", "needed": exc.needed,

@@ -80,3 +80,18 @@ def test_routes_and_commands_reach_the_database_only_through_use_cases(path):
     assert sorted(imports & STATEFUL) == [], "call a use case (service/usecases/) instead"
     if path.parent.name == "routes":
         assert [m for m in imports if m.startswith("service.api.routes")] == [], "a route never imports another route"
+
+
+def test_models_imports_form_no_cycle():
+    """Issue 12: train -> evaluate -> predict -> train was a circle; each models module imports only earlier ones."""
+    graph = {}
+    for path in (ROOT / "models").glob("*.py"):
+        tree = ast.parse(path.read_text())
+        graph[path.stem] = {node.module.split(".")[1] for node in ast.walk(tree)
+                            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("models.")}
+
+    def reaches(start, target, seen=()):
+        return any(d == target or (d not in seen and reaches(d, target, (*seen, d))) for d in graph.get(start, ()))
+
+    assert [m for m in graph if reaches(m, m)] == []
+    assert "predict" not in graph["evaluate"] and "train" not in graph["predict"]

@@ -237,7 +237,10 @@ def test_upload_train_watch_forecast_and_activate(server, browser, api):
     assert page.text_content("[data-testid=price-chart] .forecast-date") == forecast["target_date"]
     shown = page.inner_text("[data-testid=predicted-price]").split()[0].replace(",", "")
     assert float(shown) == pytest.approx(forecast["predicted_price"], abs=0.006)
-    assert page.locator("[data-testid=metrics] tr[data-metric=rmse] td").count() == 4  # model and baselines
+    # model, persistence, drift, base rate, always up, EWMA band; widths next to the EWMA band's
+    assert page.locator("[data-testid=metrics] tr[data-metric=rmse] td").count() == 6
+    width = page.locator("[data-testid=metrics] tr[data-metric=width_80] td").all_inner_texts()
+    assert width[0].endswith("%") and width[5].endswith("%") and width[1] == "—"
     assert page.locator("[data-testid=backtest-chart] path.series").count() == 3  # actual, model, persistence
     verdict = page.inner_text("[data-testid=verdict]")
     assert ("No edge" in verdict) == forecast["no_edge"]
