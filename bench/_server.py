@@ -20,10 +20,10 @@ SHARED = ROOT.parent / "shared" / "data"
 
 
 def data_path(name: str) -> Path:
-    for folder in (SHARED, ROOT / "examples" / "data"):
+    for folder in (SHARED, ROOT / "examples" / "data", ROOT / "tests" / "data"):
         if (folder / name).exists():
             return folder / name
-    raise SystemExit(f"{name} not found in {SHARED} or examples/data")
+    raise SystemExit(f"{name} not found in {SHARED}, examples/data or tests/data")
 
 
 def free_port() -> int:

@@ -3,7 +3,9 @@
 Loads SPX, MSFT and IBM plus 100 synthetic random-walk tickers, trains them all on the embedded
 worker, then drives POST /forecast and the trivial GET /healthz of the same app with the same
 load generator from a separate process (wrk from Debian's packages when installed, else an
-asyncio httpx client), and prints requests/s, p50 and p99 of both and their ratio. Also times
+asyncio httpx client), and prints requests/s, p50 and p99 of both and their ratio, and the
+server's CPU time per request (from /proc: it barely moves when other processes load the
+machine, so it is the number to compare two versions by on a shared host). Also times
 a 100-ticker batch, and the cold path: the first forecast after new prices (answer cache miss)
 and after activating a version not loaded yet (model cache miss).
 
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import statistics
 import subprocess
@@ -69,6 +72,12 @@ asyncio.run(main())
     return json.loads(out)
 
 
+def server_cpu(pid: int) -> float:
+    """CPU seconds (user + system, every thread) the process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def timed(fn, repeat: int) -> list[float]:
     out = []
     for _ in range(repeat):
@@ -108,14 +117,17 @@ def main() -> None:
                 (f"healthz  c={args.connections}", "GET", "/healthz", "", args.connections),
                 (f"forecast c={args.connections}", "POST", "/forecast", body, args.connections),
             ):
+                before = server_cpu(server.proc.pid)
                 r = results[label] = load(server.url + path, method, payload, conns, args.duration, tmp)
+                r["cpu_us"] = (server_cpu(server.proc.pid) - before) / (r["rps"] * args.duration) * 1e6
                 print(f"{label}: {r['rps']:8.0f} req/s   p50 {r['p50_ms']:6.2f} ms   p99 {r['p99_ms']:6.2f} ms   "
+                      f"server CPU {r['cpu_us']:5.0f} us/req   "
                       f"errors {r['errors']}")
             for conns in (1, args.connections):
                 f = results[f"forecast c={conns:<2d}".rstrip() if conns != 1 else "forecast c=1 "]
                 h = results[f"healthz  c={conns:<2d}".rstrip() if conns != 1 else "healthz  c=1 "]
                 print(f"ratio forecast/healthz at c={conns}: throughput {f['rps'] / h['rps']:.2f}x (goal >= 0.5), "
-                      f"p50 {f['p50_ms'] / h['p50_ms']:.2f}x")
+                      f"p50 {f['p50_ms'] / h['p50_ms']:.2f}x, server CPU per request {f['cpu_us'] / h['cpu_us']:.2f}x")
 
             batch = json.dumps({"tickers": [f"SYN{k:03d}" for k in range(100)]})
             post = lambda b: c.post("/forecast", content=b, headers={"content-type": "application/json"})  # noqa: E731

@@ -1,9 +1,11 @@
 """Checkpoints: the only place that writes or reads weights.
 
 One self-contained file per model: safetensors holding the net's tensors and the calibration
-pool, with the JSON metadata (format version, config, scaler statistics, data range and hash,
-metrics with baselines, library versions, the weights' sha256) in the safetensors header under
-the key "pricecast". No pickle: torch.load is never used. Writes are atomic (temp file in the
+pool, with the JSON metadata (format version, config, volatility filter, point rule, base rate,
+data range and hash, metrics with baselines, library versions, the weights' sha256) in the
+safetensors header under the key "pricecast". Format 2 is written; format 1 files (a scaler
+and a shrinkage factor instead of the volatility filter and point rule) are still read and
+forecast as they always did (models.legacy). No pickle: torch.load is never used. Writes are atomic (temp file in the
 same directory, fsync, rename), and the same TrainResult always gives the same bytes.
 """
 
@@ -23,25 +25,18 @@ import torch
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
-from models.calibration import Calibration
+from models.calibration import Calibration, PointRule
 from models.errors import CheckpointError, ConfigError
+from models.legacy import LegacyCalibration, LegacyPredictor, Scaler
 from models.lstm import LSTMConfig, PriceLSTM
 from models.predict import Predictor
 from models.train import TrainResult
-from models.windows import Scaler
+from models.volatility import Volatility
 
 FORMAT = "pricecast.lstm"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 META_KEY = "pricecast"
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    """sha256 hex digest of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def weights_sha256(tensors: dict[str, torch.Tensor]) -> str:
@@ -72,10 +67,11 @@ def metadata(result: TrainResult, tensors: dict[str, torch.Tensor]) -> dict:
         "data_end": result.data_end,
         "n_rows": result.n_rows,
         "data_sha256": result.data_sha256,
-        "holdout_days": result.holdout_days,
-        "scaler": {"center": result.scaler.center, "scale": result.scaler.scale,
-                   "clip": result.scaler.clip, "mean": result.scaler.mean},
-        "calibration": {"alpha": result.calibration.alpha, "pool_size": int(result.calibration.z.size)},
+        "volatility": {"decay": result.vol.decay, "init_var": result.vol.init_var, "clip": result.vol.clip,
+                       "start_weight": result.vol.start_weight},
+        "point": result.rule.to_dict(),
+        "calibration": {"p0": result.calibration.p0, "kappa": result.calibration.kappa,
+                        "pool_size": int(result.calibration.z.size)},
         "metrics": result.metrics,
         "history": result.history,
         "train_seconds": result.train_seconds,
@@ -118,10 +114,10 @@ def read_metadata(data: bytes) -> dict:
         meta = json.loads(header["__metadata__"][META_KEY])
     except (struct.error, ValueError, KeyError, TypeError) as exc:
         raise CheckpointError(f"checkpoint header: not a pricecast safetensors file ({exc.__class__.__name__})") from exc
-    if meta.get("format") != FORMAT or meta.get("format_version") != FORMAT_VERSION:
+    if meta.get("format") != FORMAT or meta.get("format_version") not in READABLE_VERSIONS:
         raise CheckpointError(
             f"format={meta.get('format')!r} version={meta.get('format_version')!r}: "
-            f"unknown checkpoint format (this code reads {FORMAT!r} version {FORMAT_VERSION})"
+            f"unknown checkpoint format (this code reads {FORMAT!r} versions {list(READABLE_VERSIONS)})"
         )
     return meta
 
@@ -147,16 +143,14 @@ def load(path: str | os.PathLike, *, expected_sha256: str | None = None) -> Pred
         config = LSTMConfig.from_dict(meta["config"])
         net = PriceLSTM(config)
         net.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("net.")})
-        scaler = Scaler(**meta["scaler"])
-        calibration = Calibration(alpha=float(meta["calibration"]["alpha"]), z=tensors["calibration.z"].numpy())
-    except (ConfigError, KeyError, RuntimeError, TypeError) as exc:
+        z = tensors["calibration.z"].numpy()
+        common = dict(config=config, net=net, price_field=meta["price_field"], metrics=meta["metrics"],
+                      data_end=meta["data_end"])
+        if meta["format_version"] == 1:
+            calibration = LegacyCalibration(alpha=float(meta["calibration"]["alpha"]), z=z)
+            return LegacyPredictor(scaler=Scaler(**meta["scaler"]), calibration=calibration, **common)
+        cal = meta["calibration"]
+        return Predictor(vol=Volatility(**meta["volatility"]), rule=PointRule(**meta["point"]),
+                         calibration=Calibration(z=z, p0=float(cal["p0"]), kappa=float(cal["kappa"])), **common)
+    except (ConfigError, KeyError, RuntimeError, TypeError, ValueError) as exc:
         raise CheckpointError(f"path={str(path)!r}: metadata does not match the weights ({exc})") from exc
-    return Predictor(
-        config=config,
-        net=net,
-        scaler=scaler,
-        calibration=calibration,
-        price_field=meta["price_field"],
-        metrics=meta["metrics"],
-        data_end=meta["data_end"],
-    )

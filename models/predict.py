@@ -1,21 +1,35 @@
-"""Predictor: a trained net plus its scaler and calibration, turning prices into forecasts."""
+"""Predictor: a trained net with its volatility filter, point rule and calibration, turning prices into forecasts.
+
+For the price after index k-1 (target k): sigma = the volatility forecast from the returns before
+it (models.volatility), the net reads the last `window` returns divided by sigma (clipped to
++-input_clip), and the point rule turns its output into a log-return forecast mu
+(models.calibration). A window whose returns are all exactly 0 (a stale price) forecasts no
+change. Direction: up when mu > 0, down when mu < 0, and the base rate's direction when mu is 0
+(persistence has no direction of its own).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 
-from models.calibration import Calibration, check_levels
+from models.calibration import Calibration, PointRule, check_levels
 from models.errors import ConfigError, InsufficientData
 from models.lstm import LSTMConfig, PriceLSTM
-from models.windows import Scaler, check_prices, ewma_sigma, return_windows
+from models.volatility import Volatility, horizon
+from models.windows import check_prices, return_windows
 
-if TYPE_CHECKING:
-    from models.train import TrainResult
+
+def history_for(config: dict) -> int:
+    """Predictor.history from a stored config (window, vol_decay), without loading the checkpoint.
+
+    Format-1 checkpoints read only window + 1 prices; asking them for more is harmless.
+    """
+    return max(int(config["window"]), horizon(float(config.get("vol_decay", 0.94)))) + 1
 
 
 @dataclass
@@ -30,19 +44,14 @@ class Prediction:
     intervals: list[tuple[int, float, float]]  # (level, low, high), ascending by level
 
 
-@dataclass
 class Predictor:
     """Everything needed to forecast: built from a TrainResult or loaded from a checkpoint."""
 
-    config: LSTMConfig
-    net: PriceLSTM
-    scaler: Scaler
-    calibration: Calibration
-    price_field: str = "close"
-    metrics: dict = field(default_factory=dict)
-    data_end: str | None = None
-
-    def __post_init__(self) -> None:
+    def __init__(self, *, config: LSTMConfig, net: PriceLSTM, vol: Volatility | None, rule: PointRule | None,
+                 calibration: Any, price_field: str = "close", metrics: dict | None = None,
+                 data_end: str | None = None) -> None:
+        self.config, self.net, self.vol, self.rule, self.calibration = config, net, vol, rule, calibration
+        self.price_field, self.metrics, self.data_end = price_field, metrics or {}, data_end
         self.net.eval()
         for p in self.net.parameters():
             p.requires_grad_(False)
@@ -52,88 +61,99 @@ class Predictor:
         return self.config.window
 
     @property
-    def init_var(self) -> float:
-        return self.scaler.scale**2
+    def history(self) -> int:
+        """Prices a forecast reads: window + 1 at least; the volatility filter's horizon + 1 in full.
+
+        Fewer (but at least window + 1) still forecast: the filter then starts from the training
+        variance that many days back instead of `horizon` days back.
+        """
+        return max(self.window, self.vol.horizon) + 1  # = history_for(config)
 
     @classmethod
-    def from_result(cls, result: TrainResult) -> Predictor:
+    def from_result(cls, result: Any) -> Predictor:
+        """The predictor of a models.train.TrainResult."""
         net = PriceLSTM(result.config)
         net.load_state_dict(result.state_dict)
-        return cls(
-            config=result.config,
-            net=net,
-            scaler=result.scaler,
-            calibration=result.calibration,
-            price_field=result.price_field,
-            metrics=result.metrics,
-            data_end=result.data_end,
-        )
+        return cls(config=result.config, net=net, vol=result.vol, rule=result.rule, calibration=result.calibration,
+                   price_field=result.price_field, metrics=result.metrics, data_end=result.data_end)
+
+    # -- the pieces a format-1 (models.legacy) predictor replaces --
+    def _sigma(self, r: np.ndarray, targets: np.ndarray, windows: np.ndarray) -> np.ndarray:
+        return self.vol.sigma_path(r)[targets - 1]
+
+    def _inputs(self, windows: np.ndarray, sigma: np.ndarray) -> np.ndarray:
+        clip = self.config.input_clip
+        return np.clip(windows / sigma[:, None], -clip, clip)  # (n, window)
+
+    def _moments(self, g: np.ndarray, windows: np.ndarray, sigma: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        mu = self.rule.mu(sigma, g, np.all(windows == 0.0, axis=1))
+        return mu, self.calibration.prob_up(mu, sigma)
+
+    def _up(self, mu: np.ndarray, predicted: np.ndarray, last: np.ndarray) -> np.ndarray:
+        """The direction call: the sign of mu, or the base rate's direction where mu is exactly 0."""
+        return (mu > 0) | ((mu == 0) & (self.calibration.p0 >= 0.5))
 
     # -- the vectorised path: many target days of one series (backtest, score) --
     def forecast(self, prices: np.ndarray, targets: np.ndarray, levels: Sequence[int] = (80, 95)) -> dict:
         """Forecast price k for each target index k, using only prices[:k]. Arrays keyed by name."""
         p = check_prices(prices)
         targets = np.asarray(targets, dtype=np.int64)
-        windows = return_windows(np.diff(np.log(p)), self.window, targets)  # (n, window)
-        scaled = self._net_output(self.scaler.transform(windows))
-        return self._finish(scaled, windows, p[targets - 1], levels)
+        r = np.diff(np.log(p))
+        windows = return_windows(r, self.window, targets)  # (n, window)
+        sigma = self._sigma(r, targets, windows)
+        g = self._net_output(self._inputs(windows, sigma))
+        out = self._finish(g, windows, sigma, p[targets - 1], levels)
+        out["up"] = self._up(out["mu"], out["predicted"], out["last"])
+        return out
 
-    def _net_output(self, scaled_windows: np.ndarray, chunk: int = 8192) -> np.ndarray:
-        x = torch.from_numpy(scaled_windows.astype(np.float32)).unsqueeze(-1)  # (n, window, 1)
+    def _net_output(self, x: np.ndarray, chunk: int = 1024) -> np.ndarray:
+        t = torch.from_numpy(x.astype(np.float32)).unsqueeze(-1)  # (n, window, 1)
         with torch.inference_mode():
-            out = [self.net(x[i : i + chunk])[0] for i in range(0, x.shape[0], chunk)]
+            out = [self.net(t[i : i + chunk])[0] for i in range(0, t.shape[0], chunk)]
         return torch.cat(out).double().numpy() if out else np.zeros(0)
 
-    def _finish(self, scaled: np.ndarray, windows: np.ndarray, last: np.ndarray, levels) -> dict:
-        cal = self.calibration
-        m = self.scaler.mean
-        mu = m + cal.alpha * (self.scaler.inverse(scaled) - m)  # log return, shrunk toward the mean
-        sigma = ewma_sigma(windows, init_var=self.init_var, decay=self.config.vol_decay, clip=self.config.input_clip)
-        out = {"last": last, "mu": mu, "sigma": sigma, "predicted": last * np.exp(mu)}
-        out["prob_up"] = cal.prob_up(mu, sigma)
-        for level, zlo, zhi in cal.quantiles(levels):
+    def _finish(self, g: np.ndarray, windows: np.ndarray, sigma: np.ndarray, last: np.ndarray, levels) -> dict:
+        mu, prob_up = self._moments(g, windows, sigma)
+        out = {"last": last, "mu": mu, "sigma": sigma, "predicted": last * np.exp(mu), "prob_up": prob_up}
+        for level, zlo, zhi in self.calibration.quantiles(check_levels(levels)):
             out[f"low_{level}"] = last * np.exp(mu + sigma * zlo)
             out[f"high_{level}"] = last * np.exp(mu + sigma * zhi)
         return out
 
-    # -- the single-series fast path used by the forecast endpoint --
-    def _prepare(self, prices: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    # -- the single-series path used by the forecast endpoint --
+    def _prepare(self, prices: np.ndarray) -> tuple[np.ndarray, tuple]:
+        """The net's input for the day after the last price (1, window), and what _prediction needs."""
         w = self.window
         p = np.asarray(prices, dtype=np.float64)
         if p.ndim != 1 or p.size < w + 1:
             n = p.size if p.ndim == 1 else 0
             raise InsufficientData(
-                f"prices={n} rows: a forecast needs window+1={w + 1} prices", needed=w + 1, available=n
-            )
-        p = check_prices(p[-(w + 1) :])
-        r = np.diff(np.log(p))[None, :]  # (1, window)
-        return r, self.scaler.transform(r), float(p[-1])
+                f"prices={n} rows: a forecast needs at least window+1={w + 1} prices (history={self.history} "
+                "for the full volatility estimate)", needed=w + 1, available=n)
+        p = check_prices(p[-self.history :])
+        r = np.diff(np.log(p))
+        windows = r[None, -w:]  # (1, window)
+        sigma = self._sigma(r, np.array([p.size]), windows)
+        return self._inputs(windows, sigma), (windows, sigma, float(p[-1]))
 
-    def _prediction(self, scaled: float, r: np.ndarray, last: float, levels) -> Prediction:
-        out = self._finish(np.array([scaled]), r, np.array([last]), levels)
+    def _prediction(self, g: float, prepared: tuple, levels) -> Prediction:
+        windows, sigma, last = prepared
+        out = self._finish(np.array([g]), windows, sigma, np.array([last]), levels)
         predicted = float(out["predicted"][0])
         return Prediction(
             last_price=last,
             predicted_price=predicted,
             predicted_return=predicted / last - 1.0,
-            trend="up" if predicted > last else "down",
+            trend="up" if self._up(out["mu"], out["predicted"], out["last"])[0] else "down",
             prob_up=float(out["prob_up"][0]),
             intervals=[(lv, float(out[f"low_{lv}"][0]), float(out[f"high_{lv}"][0])) for lv in check_levels(levels)],
         )
 
     def predict(self, prices: np.ndarray, levels: Sequence[int] = (80, 95)) -> Prediction:
-        """Forecast the day after the last price from the last window+1 prices."""
-        r, scaled, last = self._prepare(prices)
-        x = torch.from_numpy(scaled.astype(np.float32)).unsqueeze(-1)  # (1, window, 1)
-        with torch.inference_mode():
-            y = float(self.net(x)[0][0])
-        return self._prediction(y, r, last, levels)
-
-    def score(self, prices: np.ndarray, start: int) -> dict:
-        """One-step-ahead RMSE/MAE of the model and persistence over prices[start:]."""
-        from models.evaluate import score
-
-        return score(self, prices, start)
+        """Forecast the day after the last price from the last `history` prices (window+1 at least)."""
+        check_levels(levels)
+        x, prepared = self._prepare(prices)
+        return self._prediction(float(self._net_output(x)[0]), prepared, levels)
 
 
 def predict_many(
@@ -150,9 +170,9 @@ def predict_many(
         groups.setdefault((c.window, c.hidden_size, c.layers), []).append(i)
     outputs = np.zeros(len(predictors))
     for idx in groups.values():
-        x = torch.from_numpy(np.concatenate([prepared[i][1] for i in idx]).astype(np.float32))  # (P, window)
+        x = torch.from_numpy(np.concatenate([prepared[i][0] for i in idx]).astype(np.float32))  # (P, window)
         outputs[idx] = stacked_forward([predictors[i].net for i in idx], x).double().numpy()
-    return [pred._prediction(outputs[i], prepared[i][0], prepared[i][2], levels) for i, pred in enumerate(predictors)]
+    return [pred._prediction(outputs[i], prepared[i][1], levels) for i, pred in enumerate(predictors)]
 
 
 def stacked_forward(nets: list[PriceLSTM], x: torch.Tensor) -> torch.Tensor:

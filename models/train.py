@@ -1,31 +1,44 @@
-"""The training protocol: split, scale, fit with early stopping, calibrate, backtest.
+"""The training protocol in three steps: prepare the data, fit the net, calibrate and backtest.
 
-Split (chronological, by target day): test = the last int(n * test_fraction) prices, validation
-= the last int(rest * val_fraction) prices before them, training = the windows whose target lies
-before validation. The scaler sees training returns only. Loss: Huber on robust-scaled,
-clipped log returns (a 2:1 split jump is clipped at input_clip and pulls with bounded force).
+Split (chronological, by target day): test = the last max(20, int(n * test_fraction)) prices,
+validation = the last max(20, int(rest * val_fraction)) before them, training = the windows whose
+target lies before validation, at least 40 of them. A series too short for config.window gets a
+shorter window (down to 8), so the fewest prices that train are 89 with the default fractions
+(`min_rows`); the window used is the one in TrainResult.config.
+
+The net reads daily log returns divided by the volatility known at forecast time
+(models.volatility; its starting variance and the cap on one return come from the training part
+only) and learns the next return in the same units (Huber loss, inputs and targets clipped at
++-input_clip). The point rule (persistence, drift or the net), P(up)'s distance from the base
+rate and the intervals are fit on days the net never trained on (models.calibration); the test
+part is only forecast.
+
+`train` = `prepare` + `fit` + `finish`; each step is a function of its own so that many series
+can share the middle one (stacked weights) and still give the same model each.
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
-from numpy.lib.stride_tricks import sliding_window_view
 
-from models.calibration import Calibration, fit_alpha
+from models.calibration import Calibration, PointRule, base_rate
 from models.errors import ConfigError, InsufficientData, TrainingFailed, TrainingStopped
 from models.evaluate import backtest
 from models.lstm import LSTMConfig, PriceLSTM
 from models.optim import Adam
 from models.predict import Predictor
-from models.windows import Scaler, check_prices, ewma_sigma, log_returns
+from models.volatility import Volatility, ewma_baseline_sigma
+from models.windows import check_prices, log_returns, return_windows, robust_scale
 
-MIN_TRAIN_WINDOWS = 200
+MIN_WINDOW = 8
+MIN_TRAIN_WINDOWS = 40
 MIN_VAL_DAYS = 20
 MIN_TEST_DAYS = 20
 
@@ -45,7 +58,7 @@ class EpochInfo:
 class TrainResult:
     """A trained, calibrated and backtested model with everything a checkpoint records."""
 
-    config: LSTMConfig
+    config: LSTMConfig  # as used: window may be shorter than requested on a short series
     seed: int
     price_field: str
     data_start: str | None
@@ -58,20 +71,27 @@ class TrainResult:
     train_seconds: float
     windows_per_second: float
     state_dict: dict[str, torch.Tensor]
-    scaler: Scaler
+    vol: Volatility
+    rule: PointRule
     calibration: Calibration
     best_epoch: int = 0
-    holdout_days: int = 0
+
+    def predictor(self) -> Predictor:
+        return Predictor.from_result(self)
 
 
 @dataclass
 class Split:
-    """Target price indices: train [window_start, train_end), val [train_end, test_start), test [test_start, n)."""
+    """Target price indices: train [window + 1, train_end), val [train_end, test_start), test [test_start, n)."""
 
-    window_start: int  # first trainable target: window + 1
+    window: int  # the window used (config.window, or shorter on a short series)
     train_end: int
     test_start: int
     n: int
+
+    @property
+    def window_start(self) -> int:
+        return self.window + 1
 
     @property
     def train_windows(self) -> int:
@@ -79,29 +99,77 @@ class Split:
 
 
 def split(n: int, config: LSTMConfig) -> Split:
-    """Chronological split of n prices by target index."""
-    n_test = int(n * config.test_fraction)
+    """Chronological split of n prices by target index; InsufficientData below the minimum."""
+    n_test = max(MIN_TEST_DAYS, int(n * config.test_fraction))
     rest = n - n_test
-    n_val = int(rest * config.val_fraction)
-    return Split(train_end=rest - n_val, test_start=rest, n=n, window_start=config.window + 1)
-
-
-def _enough(n: int, config: LSTMConfig) -> bool:
-    s = split(n, config)
-    return (
-        s.n - s.test_start >= MIN_TEST_DAYS
-        and s.test_start - s.train_end >= MIN_VAL_DAYS
-        and s.train_windows >= MIN_TRAIN_WINDOWS
-    )
+    n_val = max(MIN_VAL_DAYS, int(rest * config.val_fraction))
+    train_end = rest - n_val
+    window = min(config.window, train_end - 1 - MIN_TRAIN_WINDOWS)
+    if window < MIN_WINDOW:
+        needed = min_rows(config)
+        raise InsufficientData(
+            f"prices={n} rows: training needs at least {needed} ({MIN_TEST_DAYS} test days, {MIN_VAL_DAYS} "
+            f"validation days and {MIN_TRAIN_WINDOWS} training windows of at least {MIN_WINDOW} returns)",
+            needed=needed, available=n)
+    return Split(window=window, train_end=train_end, test_start=rest, n=n)
 
 
 def min_rows(config: LSTMConfig) -> int:
-    """Fewest prices the default split protocol needs for this config."""
+    """Fewest prices that train with this config's fractions (the window shrinks to fit, down to 8)."""
     config.validate()
-    n = config.window + 1 + MIN_TRAIN_WINDOWS
-    while not _enough(n, config):
+    n = MIN_WINDOW + 1 + MIN_TRAIN_WINDOWS + MIN_VAL_DAYS + MIN_TEST_DAYS
+    while True:
+        n_test = max(MIN_TEST_DAYS, int(n * config.test_fraction))
+        rest = n - n_test
+        if rest - max(MIN_VAL_DAYS, int(rest * config.val_fraction)) - 1 - MIN_TRAIN_WINDOWS >= MIN_WINDOW:
+            return n
         n += 1
-    return n
+
+
+@dataclass(frozen=True)
+class Cost:
+    """What a training run will take, estimated before it starts (see estimate_cost)."""
+
+    peak_bytes: int  # memory above the process's baseline
+    seconds_per_epoch_estimate: float  # on one core of the build machine; scale for others
+    windows: int  # training windows per epoch
+
+
+# Calibrated with bench/train_cost.py (peak RSS above the pre-training baseline and epoch time of
+# real runs over a grid of sizes, one torch thread, the 2-core build machine): estimates land
+# within 0.7-1.5x of the measured peaks and 0.6-1.3x of the epoch times; docs/benchmarks.md.
+FIXED_BYTES = 20_000_000  # backtest rows, torch scratch: what a tiny run still takes
+BYTES_PER_WINDOW_STEP = 32  # per target and window step: float32 inputs + float64 temporaries
+TRAIN_BYTES_PER_ACTIVATION = 64  # autograd keeps ~16 floats per (batch row, step, hidden unit, layer)
+EVAL_BYTES_PER_ACTIVATION = 24  # a forward pass without autograd: ~6 floats
+EVAL_CHUNK = 1024  # windows per forward pass outside training (validation loss, calibration)
+FLOPS_PER_SECOND = 2.0e10  # LSTM forward + backward throughput on one core
+SECONDS_PER_BATCH = 4e-4  # Python and dispatch overhead of one optimiser step
+
+
+def estimate_cost(n_prices: int, config: LSTMConfig) -> Cost:
+    """Peak memory and seconds per epoch of train(prices of this length, config), without running it.
+
+    Memory: the series' windows (n x window) + the larger of the activations autograd keeps for
+    one batch and those of one evaluation chunk (rows x window x hidden x layers) + parameters
+    with their gradient and two Adam moments. Time: the LSTM's multiply-adds (forward + backward
+    = 3 x forward) over the training windows plus a fixed cost per batch. InsufficientData if
+    the series is too short to train at all.
+    """
+    config.validate()
+    s = split(int(n_prices), config)
+    w, h, layers = s.window, config.hidden_size, config.layers
+    targets = n_prices - w - 1
+    data = targets * w * BYTES_PER_WINDOW_STEP
+    step = w * h * layers
+    activations = max(min(config.batch_size, s.train_windows) * step * TRAIN_BYTES_PER_ACTIVATION,
+                      min(EVAL_CHUNK, targets) * step * EVAL_BYTES_PER_ACTIVATION)
+    params = sum(4 * h * ((1 if k == 0 else h) + h + 2) for k in range(layers)) + h + 1
+    flops = 3 * 2 * s.train_windows * w * layers * 4 * h * (2 * h)
+    batches = -(-s.train_windows // config.batch_size)
+    seconds = flops / FLOPS_PER_SECOND + batches * SECONDS_PER_BATCH
+    return Cost(peak_bytes=int(FIXED_BYTES + data + activations + 16 * params),
+                seconds_per_epoch_estimate=float(seconds), windows=int(s.train_windows))
 
 
 def data_sha256(prices: np.ndarray) -> str:
@@ -109,102 +177,83 @@ def data_sha256(prices: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(prices, dtype="<f8").tobytes()).hexdigest()
 
 
-def train(
-    prices: np.ndarray,
-    config: LSTMConfig,
-    *,
-    seed: int,
-    dates: Sequence[str] | None = None,
-    price_field: str = "close",
-    on_epoch: Callable[[EpochInfo], bool | None] | None = None,
-    holdout_days: int = 0,
-) -> TrainResult:
-    """Train, calibrate and backtest one model; the last holdout_days prices are left out entirely."""
+@dataclass
+class Prepared:
+    """One series made ready for the net: every target's inputs, target, volatility and stale flag."""
+
+    prices: np.ndarray
+    dates: list[str] | None
+    price_field: str
+    config: LSTMConfig  # with the window used
+    split: Split
+    returns: np.ndarray
+    vol: Volatility
+    sigma: np.ndarray  # (n,) sigma[j] forecasts r[j], so target price k uses sigma[k - 1]
+    x: np.ndarray  # (n - window - 1, window) float32 inputs of targets window+1 .. n-1
+    y: np.ndarray  # (n - window - 1,) float32 scaled, clipped next returns
+    stale: np.ndarray  # (n - window - 1,) bool: every return in the window is 0
+    center: float  # mean of the training targets: the drift, in units of sigma
+
+    def rows(self, first: int, stop: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Inputs (n, window, 1) and targets (n,) of target prices first .. stop-1."""
+        i = slice(first - self.split.window_start, stop - self.split.window_start)
+        return torch.from_numpy(self.x[i]).unsqueeze(-1), torch.from_numpy(self.y[i])
+
+
+def prepare(prices: np.ndarray, config: LSTMConfig, *, dates: Sequence[str] | None = None,
+            price_field: str = "close") -> Prepared:
+    """Check and split the prices; build the scaled windows with statistics from the training part only."""
     config.validate()
     p = check_prices(prices)
     if dates is not None and len(dates) != p.size:
         raise ConfigError(f"dates={len(dates)} items: must match prices ({p.size})")
-    if isinstance(holdout_days, bool) or not isinstance(holdout_days, int) or not 0 <= holdout_days < p.size:
-        raise ConfigError(f"holdout_days={holdout_days!r}: must be an integer between 0 and {p.size - 1}")
-    if holdout_days:
-        p = p[:-holdout_days]
-        dates = list(dates[:-holdout_days]) if dates is not None else None
-    needed = min_rows(config)
-    if p.size < needed:
-        raise InsufficientData(
-            f"prices={p.size} rows: window={config.window} with the default split needs at least {needed}",
-            needed=needed,
-            available=int(p.size),
-        )
     s = split(p.size, config)
+    config = replace(config, window=s.window)
     r = log_returns(p)
-    scaler = Scaler.fit(r[: s.train_end - 1], config.input_clip)  # training returns only
-    scaled = scaler.transform(r).astype(np.float32)
-    view = sliding_window_view(scaled, config.window)  # row k-1-window forecasts price k
-    w = config.window
+    train_r = r[: s.train_end - 1]  # the returns of the training targets
+    vol = Volatility.fit(train_r, decay=config.vol_decay, robust_scale=robust_scale(train_r))
+    sigma = vol.sigma_path(r)  # (n,): sigma[j] forecasts r[j], the return into price j + 1
+    targets = np.arange(s.window_start, p.size)
+    windows = return_windows(r, s.window, targets)  # (n_targets, window)
+    sig = sigma[targets - 1][:, None]
+    clip = config.input_clip
+    x = np.clip(windows / sig, -clip, clip).astype(np.float32)
+    y = np.clip(r[targets - 1] / sig[:, 0], -clip, clip).astype(np.float32)
+    center = float(np.mean(y[: s.train_windows], dtype=np.float64))
+    return Prepared(prices=p, dates=list(dates) if dates is not None else None, price_field=price_field,
+                    config=config, split=s, returns=r, vol=vol, sigma=sigma,
+                    x=x, y=y, stale=np.all(windows == 0.0, axis=1), center=center)
 
-    def tensors(first: int, stop: int) -> tuple[torch.Tensor, torch.Tensor]:
-        k = np.arange(first, stop)
-        x = torch.from_numpy(np.ascontiguousarray(view[k - 1 - w])).unsqueeze(-1)  # (n, window, 1)
-        return x, torch.from_numpy(scaled[k - 1])  # (n,)
 
-    x_train, y_train = tensors(s.window_start, s.train_end)
-    x_val, y_val = tensors(s.train_end, s.test_start)
+@dataclass
+class Fitted:
+    """The net's best weights and how the epochs went."""
 
+    state_dict: dict[str, torch.Tensor]
+    history: list[dict]
+    best_epoch: int
+    train_seconds: float
+    windows_seen: int
+
+
+def fit(prepared: Prepared, *, seed: int, on_epoch: Callable[[EpochInfo], bool | None] | None = None,
+        should_stop: Callable[[], bool] | None = None) -> Fitted:
+    """Fit the net on the training windows with early stopping on the validation windows.
+
+    on_epoch(info) after each epoch (True stops); should_stop() between batches (True stops):
+    both raise TrainingStopped.
+    """
+    s, config = prepared.split, prepared.config
+    x_train, y_train = prepared.rows(s.window_start, s.train_end)
+    x_val, y_val = prepared.rows(s.train_end, s.test_start)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         net = PriceLSTM(config)
         gen = torch.Generator().manual_seed(seed)
-        history, best_state, best_epoch, train_seconds, seen = _fit(
-            net, config, x_train, y_train, x_val, y_val, gen, on_epoch
-        )
-    net.load_state_dict(best_state)
-    net.eval()
-    with torch.inference_mode():
-        yhat_val = net(x_val)[0].double().numpy()
-
-    # Calibrate on the validation days, then backtest the test days with that predictor.
-    m_scaled = (scaler.mean - scaler.center) / scaler.scale
-    alpha = fit_alpha(y_val.double().numpy() - m_scaled, yhat_val - m_scaled)
-    val_targets = np.arange(s.train_end, s.test_start)
-    raw_windows = sliding_window_view(r, w)[val_targets - 1 - w]
-    mu_val = scaler.mean + alpha * (scaler.inverse(yhat_val) - scaler.mean)
-    sigma_val = ewma_sigma(raw_windows, init_var=scaler.scale**2, decay=config.vol_decay, clip=config.input_clip)
-    calibration = Calibration.fit(alpha=alpha, actual=r[val_targets - 1], mu=mu_val, sigma=sigma_val)
-    predictor = Predictor(config=config, net=net, scaler=scaler, calibration=calibration, price_field=price_field)
-    naive_mae = float(np.mean(np.abs(np.diff(p[: s.train_end]))))
-    metrics, rows = backtest(predictor, p, start=s.test_start, naive_mae=naive_mae, dates=dates)
-    metrics["alpha"] = alpha
-    metrics["best_epoch"] = best_epoch
-    metrics["epochs_run"] = len(history)
-
-    # The deployed model also calibrates on the test days (out of sample for the net).
-    test_targets = np.arange(s.test_start, p.size)
-    f = predictor.forecast(p, test_targets, levels=(80,))
-    calibration = calibration.extend(r[test_targets - 1], f["mu"], f["sigma"])
-
-    return TrainResult(
-        config=config,
-        seed=seed,
-        price_field=price_field,
-        data_start=dates[0] if dates is not None else None,
-        data_end=dates[-1] if dates is not None else None,
-        n_rows=int(p.size),
-        data_sha256=data_sha256(p),
-        metrics=metrics,
-        backtest=rows,
-        history=history,
-        train_seconds=train_seconds,
-        windows_per_second=seen / train_seconds if train_seconds > 0 else 0.0,
-        state_dict={k: v.detach().clone() for k, v in net.state_dict().items()},
-        scaler=scaler,
-        calibration=calibration,
-        best_epoch=best_epoch,
-        holdout_days=holdout_days,
-    )
+        return _epochs(net, config, x_train, y_train, x_val, y_val, gen, on_epoch, should_stop)
 
 
-def _fit(net, config, x_train, y_train, x_val, y_val, gen, on_epoch):
+def _epochs(net, config, x_train, y_train, x_val, y_val, gen, on_epoch, should_stop) -> Fitted:
     """The epoch loop: shuffled whole-tensor batches, clipping, early stopping on val loss."""
     opt = Adam(net.parameters(), lr=config.lr)
     n = x_train.shape[0]
@@ -216,6 +265,8 @@ def _fit(net, config, x_train, y_train, x_val, y_val, gen, on_epoch):
         order = torch.randperm(n, generator=gen)
         total = 0.0
         for i in range(0, n, config.batch_size):
+            if should_stop is not None and should_stop():
+                raise TrainingStopped(f"training stopped by the caller in epoch {epoch}", epoch=epoch)
             idx = order[i : i + config.batch_size]
             _, loss = net(x_train[idx], y_train[idx])
             opt.zero_grad()
@@ -225,8 +276,7 @@ def _fit(net, config, x_train, y_train, x_val, y_val, gen, on_epoch):
             total += float(loss.detach()) * idx.numel()
         seen += n
         net.eval()
-        with torch.inference_mode():
-            val_loss = float(net(x_val, y_val)[1])
+        val_loss = _chunked_loss(net, x_val, y_val)
         train_loss = total / n
         if not (np.isfinite(train_loss) and np.isfinite(val_loss)):
             raise TrainingFailed(
@@ -244,4 +294,82 @@ def _fit(net, config, x_train, y_train, x_val, y_val, gen, on_epoch):
             raise TrainingStopped(f"training stopped by the caller after epoch {epoch}", epoch=epoch)
         if stale >= config.patience:
             break
-    return history, best_state, best_epoch, time.perf_counter() - start, seen
+    return Fitted(best_state, history, best_epoch, time.perf_counter() - start, seen)
+
+
+def _chunked_loss(net: PriceLSTM, x: torch.Tensor, y: torch.Tensor) -> float:
+    """Mean loss over x in EVAL_CHUNK pieces, so memory does not grow with the validation part."""
+    total = 0.0
+    with torch.inference_mode():
+        for i in range(0, x.shape[0], EVAL_CHUNK):
+            total += float(net(x[i : i + EVAL_CHUNK], y[i : i + EVAL_CHUNK])[1]) * min(EVAL_CHUNK, x.shape[0] - i)
+    return total / x.shape[0]
+
+
+def finish(prepared: Prepared, fitted: Fitted, *, seed: int) -> TrainResult:
+    """Choose the point rule and calibrate on pre-test days, then backtest the test days."""
+    s, config, r, p = prepared.split, prepared.config, prepared.returns, prepared.prices
+    net = PriceLSTM(config)
+    net.load_state_dict(fitted.state_dict)
+    net.eval()
+    x = torch.from_numpy(prepared.x).unsqueeze(-1)  # (n_targets, window, 1)
+    with torch.inference_mode():
+        g = torch.cat([net(x[i : i + EVAL_CHUNK])[0] for i in range(0, x.shape[0], EVAL_CHUNK)]).double().numpy()
+    k = np.arange(s.window_start, s.n)
+    sigma, stale, actual = prepared.sigma[k - 1], prepared.stale, r[k - 1]
+    val = (k >= s.train_end) & (k < s.test_start)
+    candidates = len(fitted.history)  # early stopping picked the best of these epochs on the same days
+    rule = PointRule.choose(r=actual[val], sigma=sigma[val], g=g[val], center=prepared.center,
+                            drift=prepared.center, stale=stale[val], candidates=candidates)
+    mu = rule.mu(sigma, g, stale)
+    before_test = k < s.test_start
+    p0 = base_rate(r[: s.train_end - 1] > 0)
+    pool = Calibration.fit(residuals=((actual - mu) / sigma)[before_test], p0=p0)
+    kappa, t_kappa = Calibration.fit_kappa(actual[val] > 0, p0, pool.shift(mu[val], sigma[val]), candidates)
+    calibration = Calibration(z=pool.z, p0=p0, kappa=kappa)
+    predictor = Predictor(config=config, net=net, vol=prepared.vol, rule=rule, calibration=calibration,
+                          price_field=prepared.price_field)
+
+    test = np.arange(s.test_start, s.n)
+    f = predictor.forecast(p, test)
+    train_r = r[: s.train_end - 1]
+    baseline = ewma_baseline_sigma(r, init_var=float(np.mean(train_r * train_r)))[test - 1]
+    naive_mae = float(np.mean(np.abs(np.diff(p[: s.train_end]))))
+    metrics, rows = backtest(f, p, start=s.test_start, naive_mae=naive_mae, base_prob_up=p0,
+                             ewma_sigma=baseline, dates=prepared.dates)
+    metrics.update({"point_forecast": rule.choice, "alpha": rule.alpha, "drift": rule.drift,
+                    "t_drift": _finite(rule.t_drift), "t_model": _finite(rule.t_model), "t_needed": rule.t_needed,
+                    "kappa": kappa, "t_kappa": _finite(t_kappa), "window": config.window, "best_epoch": fitted.best_epoch,
+                    "epochs_run": len(fitted.history)})
+    # The deployed model also calibrates on the test days (out of sample for everything).
+    calibration = calibration.extend((r[test - 1] - f["mu"]) / f["sigma"])
+    dates = prepared.dates
+    return TrainResult(
+        config=config, seed=seed, price_field=prepared.price_field,
+        data_start=dates[0] if dates is not None else None, data_end=dates[-1] if dates is not None else None,
+        n_rows=int(p.size), data_sha256=data_sha256(p), metrics=metrics, backtest=rows, history=fitted.history,
+        train_seconds=fitted.train_seconds,
+        windows_per_second=fitted.windows_seen / fitted.train_seconds if fitted.train_seconds > 0 else 0.0,
+        state_dict={k: v.detach().clone() for k, v in net.state_dict().items()},
+        vol=prepared.vol, rule=rule, calibration=calibration, best_epoch=fitted.best_epoch,
+    )
+
+
+def _finite(x: float) -> float:
+    """JSON has no infinity: a perfect fit's t becomes a large finite number."""
+    return float(x) if math.isfinite(x) else float(np.sign(x) * 1e300)
+
+
+def train(
+    prices: np.ndarray,
+    config: LSTMConfig,
+    *,
+    seed: int,
+    dates: Sequence[str] | None = None,
+    price_field: str = "close",
+    on_epoch: Callable[[EpochInfo], bool | None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> TrainResult:
+    """Train, calibrate and backtest one model."""
+    prepared = prepare(prices, config, dates=dates, price_field=price_field)
+    return finish(prepared, fit(prepared, seed=seed, on_epoch=on_epoch, should_stop=should_stop), seed=seed)

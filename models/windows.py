@@ -1,12 +1,10 @@
-"""Sliding windows over daily log returns, the train-only robust scaler, and the EWMA volatility.
+"""Sliding windows over daily log returns, price checks, and the robust scale of returns.
 
 Index convention used across models/: prices p[0..n-1], returns r[j] = log(p[j+1] / p[j]).
 The forecast of price k (the target) uses returns r[k-1-window .. k-2], i.e. prices up to k-1.
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -62,43 +60,12 @@ def return_windows(returns: np.ndarray, window: int, targets: np.ndarray) -> np.
     return view[starts]
 
 
-@dataclass
-class Scaler:
-    """Robust location/scale of daily log returns, fit on the training part only."""
-
-    center: float  # median
-    scale: float  # 1.4826 * MAD (equals the std for Gaussian returns; ignores split jumps)
-    clip: float  # scaled values are clipped to +-clip
-    mean: float = 0.0  # mean of the clipped returns: where the point forecast shrinks to
-
-    @classmethod
-    def fit(cls, train_returns: np.ndarray, clip: float) -> Scaler:
-        r = np.asarray(train_returns, dtype=np.float64)
-        center = float(np.median(r))
-        scale = float(1.4826 * np.median(np.abs(r - center)))
-        if not scale > 0:  # flat stretches (MSFT 1986) can make the MAD zero
-            scale = float(np.std(r))
-        if not scale > 0:
-            scale = 1e-4
-        mean = float(np.mean(np.clip(r, center - clip * scale, center + clip * scale)))
-        return cls(center=center, scale=scale, clip=float(clip), mean=mean)
-
-    def transform(self, returns: np.ndarray) -> np.ndarray:
-        return np.clip((returns - self.center) / self.scale, -self.clip, self.clip)
-
-    def inverse(self, scaled: np.ndarray) -> np.ndarray:
-        return self.center + self.scale * scaled
-
-
-def ewma_sigma(windows: np.ndarray, *, init_var: float, decay: float, clip: float) -> np.ndarray:
-    """EWMA volatility at the end of each window of returns, started from init_var: (n,).
-
-    The same closed form serves the backtest (many windows) and live predictions (one window),
-    so a forecast depends only on its window. Returns are clipped to +-clip*sqrt(init_var).
-    """
-    w = windows.shape[-1]
-    limit = clip * np.sqrt(init_var)
-    sq = np.square(np.clip(windows, -limit, limit))
-    weights = (1.0 - decay) * decay ** np.arange(w - 1, -1, -1, dtype=np.float64)
-    var = decay**w * init_var + sq @ weights
-    return np.sqrt(var)
+def robust_scale(returns: np.ndarray) -> float:
+    """1.4826 * MAD of the returns (the std for Gaussian returns; a split jump barely moves it)."""
+    r = np.asarray(returns, dtype=np.float64)
+    if r.size == 0:
+        return 1e-4
+    scale = float(1.4826 * np.median(np.abs(r - np.median(r))))
+    if not scale > 0:  # flat stretches (MSFT 1986) can make the MAD zero
+        scale = float(np.std(r))
+    return scale if scale > 0 else 1e-4

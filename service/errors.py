@@ -1,4 +1,8 @@
-"""Domain errors. One handler in service/api/errors.py maps each to its status and code."""
+"""Domain errors: each class is one error code with its HTTP status, the only map between them.
+
+One handler in service/api/errors.py turns any of them into the error body; HTTP-level failures
+(an unknown route, a wrong method) use the same classes through `code_for_status`.
+"""
 
 from __future__ import annotations
 
@@ -28,9 +32,29 @@ class InsufficientData(PricecastError):
     code = "insufficient_data"
 
 
+class Unauthorized(PricecastError):
+    status_code = 401
+    code = "unauthorized"
+
+
+class Forbidden(PricecastError):
+    status_code = 403
+    code = "forbidden"
+
+
 class NotFound(PricecastError):
     status_code = 404
     code = "not_found"
+
+
+class MethodNotAllowed(PricecastError):
+    status_code = 405
+    code = "method_not_allowed"
+
+
+class NotAcceptable(PricecastError):
+    status_code = 406
+    code = "not_acceptable"
 
 
 class Conflict(PricecastError):
@@ -43,42 +67,9 @@ class PayloadTooLarge(PricecastError):
     code = "payload_too_large"
 
 
-class Unavailable(PricecastError):
-    status_code = 503
-    code = "unavailable"
-
-
-# Every error code a client can see, with its HTTP status (documented in the README).
-ERROR_CODES: dict[str, int] = {
-    "invalid_input": 422,
-    "insufficient_data": 422,
-    "not_found": 404,
-    "method_not_allowed": 405,
-    "not_acceptable": 406,
-    "conflict": 409,
-    "payload_too_large": 413,
-    "unsupported_media_type": 415,
-    "unavailable": 503,
-    "internal": 500,
-}
-
-
-class QueueFull(PricecastError):
-    status_code = 429
-    code = "queue_full"
-
-
-ERROR_CODES["queue_full"] = 429
-
-
-class Unauthorized(PricecastError):
-    status_code = 401
-    code = "unauthorized"
-
-
-class Forbidden(PricecastError):
-    status_code = 403
-    code = "forbidden"
+class UnsupportedMediaType(PricecastError):
+    status_code = 415
+    code = "unsupported_media_type"
 
 
 class RateLimited(PricecastError):
@@ -86,4 +77,39 @@ class RateLimited(PricecastError):
     code = "rate_limited"
 
 
-ERROR_CODES.update({"unauthorized": 401, "forbidden": 403, "rate_limited": 429})
+class QueueFull(PricecastError):
+    status_code = 429
+    code = "queue_full"
+
+
+class Internal(PricecastError):
+    status_code = 500
+    code = "internal"
+
+
+class Unavailable(PricecastError):
+    status_code = 503
+    code = "unavailable"
+
+
+def _codes() -> dict[str, int]:
+    classes, out = [PricecastError], {}
+    while classes:
+        cls = classes.pop()
+        classes.extend(cls.__subclasses__())
+        if cls is not PricecastError:
+            out[cls.code] = cls.status_code
+    return dict(sorted(out.items(), key=lambda kv: (kv[1], kv[0])))
+
+
+# Every error code a client can see, with its HTTP status (the README's table lists the same).
+ERROR_CODES: dict[str, int] = _codes()
+# For a bare HTTP status (starlette's own errors): the code it gets. 400 is a body FastAPI could
+# not parse, invalid input like any other; 429 without a class of ours is the rate limiter's.
+_BY_STATUS = {status: code for code, status in reversed(ERROR_CODES.items())} | {
+    400: InvalidInput.code, 422: InvalidInput.code, 429: RateLimited.code}
+
+
+def code_for_status(status: int) -> str:
+    """The error code for an HTTP status without a more specific class."""
+    return _BY_STATUS.get(status, InvalidInput.code if status < 500 else Internal.code)

@@ -71,8 +71,9 @@ class JobQueue:
 
         self._task = train_job
 
-    def enqueue(self, job_id: int, *, priority: int = 0) -> None:
-        """Deliver a job id to a worker (higher priority first)."""
+    def enqueue(self, job_id: int, *, priority: int) -> None:
+        """Deliver a job id to a worker (higher priority first). Callers send the job row's priority
+        through service/usecases/training.py `deliver`, the only place that enqueues."""
         self.huey.enqueue(self._task.s(job_id, priority=priority))
 
     def pending(self) -> int:

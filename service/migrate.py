@@ -10,6 +10,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
+from service.db import make_engine
 from service.settings import Settings
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
@@ -46,3 +47,24 @@ def current_revision(engine: Engine) -> str | None:
 def schema_status(settings: Settings, engine: Engine) -> tuple[str | None, str | None]:
     """Return (current, head) revisions."""
     return current_revision(engine), head_revision(settings)
+
+
+class SchemaBehind(RuntimeError):
+    """The database schema is not at the migrations' head."""
+
+
+def ensure_schema(settings: Settings) -> None:
+    """Migrate the embedded SQLite file; refuse any other database whose schema is behind head.
+
+    The one bootstrap check shared by `serve`, the worker and every CLI command.
+    """
+    if settings.is_embedded:
+        upgrade(settings)
+        return
+    engine = make_engine(settings.db_url)
+    try:
+        current, head = schema_status(settings, engine)
+    finally:
+        engine.dispose()
+    if current != head:
+        raise SchemaBehind(f"database schema is at {current or 'nothing'}, code expects {head}: run `pricecast migrate`")

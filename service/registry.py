@@ -6,7 +6,7 @@ import logging
 from datetime import date
 from pathlib import Path
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, func, select, update
 from sqlalchemy.orm import Session
 
 from models import checkpoints
@@ -16,17 +16,27 @@ from models.predict import Predictor
 from models.train import TrainResult
 from service.db import unlink_after_commit
 from service.errors import Conflict, NotFound
-from service.series import PriceArray, get_ticker, load_price_array
+from service.series import PriceArray, bump_revision, get_ticker, load_price_array
 from service.settings import Settings
-from service.tables import ModelVersion, Ticker
+from service.tables import ModelStatus, ModelVersion, PricePoint, Ticker
 
 log = logging.getLogger("pricecast.registry")
 MIN_COMPARE_DAYS = 20
+CHECKPOINT_FOLDER = "checkpoints"  # under PRICECAST_DATA_DIR (Settings.checkpoint_dir)
 
 
-def checkpoint_file(settings: Settings, version: ModelVersion) -> Path:
-    """Absolute path of a version's checkpoint (stored relative to the data directory)."""
-    return settings.data_dir / version.checkpoint_path
+def checkpoint_name(*, ticker_id: int, job_id: int, attempt: int) -> str:
+    """Where a training attempt saves its checkpoint, relative to the data directory.
+
+    Built from ids only (a ticker name never becomes a path) and unique per attempt, so a
+    re-queued attempt never overwrites a file another attempt may still register.
+    """
+    return f"{CHECKPOINT_FOLDER}/t{ticker_id}-j{job_id}-a{attempt}.safetensors"
+
+
+def checkpoint_file(settings: Settings, stored: str) -> Path:
+    """The absolute path of a checkpoint from its stored (data-directory relative) location."""
+    return settings.data_dir / stored
 
 
 def list_models(session: Session, *, symbol: str) -> list[ModelVersion]:
@@ -50,44 +60,48 @@ def get_model(session: Session, *, symbol: str, version: int) -> ModelVersion:
 def find_active(session: Session, *, ticker_id: int) -> ModelVersion | None:
     """The active version of a ticker, or None."""
     return session.scalar(select(ModelVersion).where(ModelVersion.ticker_id == ticker_id,
-                                                     ModelVersion.status == "active"))
+                                                     ModelVersion.status == ModelStatus.ACTIVE))
 
 
 def activate_model(session: Session, *, symbol: str, version: int) -> ModelVersion:
     """Make a version active (rollback or manual promotion); the previous active one is retired."""
     row = get_model(session, symbol=symbol, version=version)
-    if row.status == "broken":
+    if row.status == ModelStatus.BROKEN:
         raise Conflict(f"{symbol} version {version} is broken (its checkpoint failed its hash check); "
                        "train a new version", details={"ticker": symbol, "version": version, "status": row.status})
+    if row.status != ModelStatus.ACTIVE:
+        row.promotion = f"activated by hand (was {row.status})"
     _set_active(session, row)
-    row.promotion = f"activated by hand (was {row.status})" if row.status != "active" else row.promotion
     session.flush()
     return row
 
 
 def _set_active(session: Session, row: ModelVersion) -> None:
     session.execute(update(ModelVersion).where(ModelVersion.ticker_id == row.ticker_id,
-                                               ModelVersion.status == "active", ModelVersion.id != row.id)
-                    .values(status="retired"))
-    row.status = "active"
-    # The ticker's revision keys forecast caches: a new active model must invalidate them too.
-    session.execute(update(Ticker).where(Ticker.id == row.ticker_id).values(revision=Ticker.revision + 1))
+                                               ModelVersion.status == ModelStatus.ACTIVE, ModelVersion.id != row.id)
+                    .values(status=ModelStatus.RETIRED))
+    row.status = ModelStatus.ACTIVE
+    bump_revision(session, ticker_id=row.ticker_id)
 
 
-def mark_broken(session: Session, *, version: ModelVersion, reason: str) -> None:
+def mark_broken(session: Session, *, model_id: int, reason: str) -> None:
     """Record that a version's checkpoint failed verification; it is never served again."""
-    log.error("model %s v%s is broken: %s", version.ticker.symbol, version.version, reason)
-    was_active = version.status == "active"
-    version.status = "broken"
-    version.promotion = f"broken: {reason}"
-    if was_active:
-        session.execute(update(Ticker).where(Ticker.id == version.ticker_id).values(revision=Ticker.revision + 1))
+    row = session.execute(select(ModelVersion.ticker_id, ModelVersion.version, ModelVersion.status)
+                          .where(ModelVersion.id == model_id)).one_or_none()
+    if row is None:
+        return
+    ticker_id, version, status = row
+    log.error("model version id=%s (v%s) is broken: %s", model_id, version, reason)
+    session.execute(update(ModelVersion).where(ModelVersion.id == model_id)
+                    .values(status=ModelStatus.BROKEN, promotion=f"broken: {reason}"))
+    if status == ModelStatus.ACTIVE:  # the ticker's forecasts change
+        bump_revision(session, ticker_id=ticker_id)
     session.flush()
 
 
 def load_predictor(settings: Settings, version: ModelVersion) -> Predictor:
     """Load and verify a version's checkpoint (CheckpointError when it fails)."""
-    return checkpoints.load(checkpoint_file(settings, version), expected_sha256=version.checkpoint_sha256)
+    return checkpoints.load(checkpoint_file(settings, version.checkpoint_path), expected_sha256=version.checkpoint_sha256)
 
 
 def _compare(settings: Settings, session: Session, active: ModelVersion, result: TrainResult,
@@ -103,7 +117,8 @@ def _compare(settings: Settings, session: Session, active: ModelVersion, result:
     try:
         old = load_predictor(settings, active)
     except CheckpointError as exc:
-        mark_broken(session, version=active, reason=str(exc))
+        mark_broken(session, model_id=active.id, reason=str(exc))
+        session.refresh(active)
         return True, f"promoted: the active version {active.version} is broken ({exc})"
     new = Predictor.from_result(result)
     try:
@@ -128,7 +143,7 @@ def register_model(session: Session, *, settings: Settings, ticker: Ticker, resu
     latest = session.scalar(select(ModelVersion.version).where(ModelVersion.ticker_id == ticker.id)
                             .order_by(ModelVersion.version.desc()).limit(1)) or 0
     row = ModelVersion(
-        ticker_id=ticker.id, version=latest + 1, status="candidate", checkpoint_path=checkpoint_path,
+        ticker_id=ticker.id, version=latest + 1, status=ModelStatus.CANDIDATE, checkpoint_path=checkpoint_path,
         checkpoint_sha256=checkpoint_sha256, config=result.config.to_dict(), price_field=result.price_field,
         data_start=date.fromisoformat(result.data_start) if result.data_start else None,
         data_end=date.fromisoformat(result.data_end) if result.data_end else None,
@@ -148,7 +163,7 @@ def register_model(session: Session, *, settings: Settings, ticker: Ticker, resu
     if promote:
         _set_active(session, row)
     else:  # any registry change moves the revision: cached answers for explicit versions must go too
-        session.execute(update(Ticker).where(Ticker.id == ticker.id).values(revision=Ticker.revision + 1))
+        bump_revision(session, ticker_id=ticker.id)
     session.flush()
     apply_retention(session, settings=settings, ticker_id=ticker.id)
     return row
@@ -158,16 +173,37 @@ def apply_retention(session: Session, *, settings: Settings, ticker_id: int) -> 
     """Keep the active version and the newest keep_versions others; delete the rest and their files."""
     rows = session.scalars(select(ModelVersion).where(ModelVersion.ticker_id == ticker_id)
                            .order_by(ModelVersion.version.desc())).all()
-    removed = [r for r in rows if r.status != "active"][settings.keep_versions:]
+    removed = [r for r in rows if r.status != ModelStatus.ACTIVE][settings.keep_versions:]
     for row in removed:
         session.delete(row)
     session.flush()
     # Files go after the commit: a crash leaves an orphan file, never a row without its file.
-    unlink_after_commit(session, [checkpoint_file(settings, r) for r in removed])
+    unlink_after_commit(session, [checkpoint_file(settings, r.checkpoint_path) for r in removed])
     return [r.version for r in removed]
 
 
 def delete_checkpoints(session: Session, *, settings: Settings, ticker_id: int) -> None:
     """Schedule every checkpoint file of a ticker for deletion when the transaction commits."""
     paths = session.scalars(select(ModelVersion.checkpoint_path).where(ModelVersion.ticker_id == ticker_id)).all()
-    unlink_after_commit(session, [settings.data_dir / p for p in paths])
+    unlink_after_commit(session, [checkpoint_file(settings, p) for p in paths])
+
+
+def prices_past(session: Session, *, model_ids: list[int]) -> dict[int, int]:
+    """For each model version: how many stored prices lie after its training data (by model id)."""
+    if not model_ids:
+        return {}
+    rows = session.execute(select(ModelVersion.id, func.count(PricePoint.date))
+                           .join(PricePoint, and_(PricePoint.ticker_id == ModelVersion.ticker_id,
+                                                  PricePoint.date > ModelVersion.data_end))
+                           .where(ModelVersion.id.in_(model_ids))
+                           .group_by(ModelVersion.id)).all()
+    return dict(rows)
+
+
+def is_stale(settings: Settings, prices_after: int) -> bool:
+    """The one meaning of `stale`: PRICECAST_STALE_AFTER or more prices past a model's training data.
+
+    Forecasts carry it, and `POST /train {"stale": true}` retrains exactly the tickers whose
+    active model it holds for.
+    """
+    return prices_after >= settings.stale_after

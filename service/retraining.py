@@ -1,35 +1,38 @@
-"""Bulk and automatic (re)training: many tickers per request, and retraining when new prices arrive."""
+"""Bulk and automatic (re)training: many tickers per request, stale models, and retraining when prices arrive."""
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service.errors import InvalidInput, PricecastError
+from service.registry import is_stale, prices_past
 from service.settings import Settings
-from service.tables import ModelVersion, PricePoint, Ticker, TrainingJob
-from service.training import PRIORITY_BULK, submit_training
-from service.uploads import normalise_ticker
+from service.tables import ModelStatus, ModelVersion, Ticker, TrainingJob
+from service.tickers import normalise_ticker
+from service.training import Origin, submit_training
 
 
-def points_behind(session: Session) -> dict[str, int]:
+def points_behind(session: Session, *, symbols: list[str] | None = None) -> dict[str, int]:
     """For each ticker with an active model: how many prices lie past its training data."""
-    query = (select(Ticker.symbol, func.count(PricePoint.date))
-             .join(ModelVersion, (ModelVersion.ticker_id == Ticker.id) & (ModelVersion.status == "active"))
-             .outerjoin(PricePoint, (PricePoint.ticker_id == Ticker.id) & (PricePoint.date > ModelVersion.data_end))
-             .group_by(Ticker.symbol))
-    return dict(session.execute(query).all())
+    query = (select(Ticker.symbol, ModelVersion.id)
+             .join(ModelVersion, (ModelVersion.ticker_id == Ticker.id) & (ModelVersion.status == ModelStatus.ACTIVE)))
+    if symbols is not None:
+        query = query.where(Ticker.symbol.in_(symbols))
+    active = dict(session.execute(query).all())
+    behind = prices_past(session, model_ids=list(active.values()))
+    return {symbol: behind.get(model_id, 0) for symbol, model_id in active.items()}
 
 
 def stale_tickers(session: Session, *, settings: Settings) -> list[str]:
-    """Tickers whose active model is behind by PRICECAST_RETRAIN_AFTER points (1 when unset)."""
-    threshold = settings.retrain_after or 1
-    return sorted(t for t, n in points_behind(session).items() if n >= threshold)
+    """Tickers whose active model is stale (PRICECAST_STALE_AFTER prices behind), by symbol."""
+    return sorted(t for t, n in points_behind(session).items() if is_stale(settings, n))
 
 
 def submit_bulk(session: Session, *, settings: Settings, tickers: list[str] | None = None, all_: bool = False,
-                stale: bool = False, params: dict | None = None) -> tuple[list[TrainingJob], list[dict], list[TrainingJob]]:
-    """Queue one job per ticker at bulk priority; return (jobs, per-ticker errors, newly created jobs)."""
+                stale: bool = False, params: dict | None = None,
+                origin: Origin = Origin.BULK) -> tuple[list[TrainingJob], list[dict], list[TrainingJob]]:
+    """Queue one job per ticker; return (jobs, per-ticker errors, newly created jobs)."""
     if sum((tickers is not None, bool(all_), bool(stale))) != 1:
         raise InvalidInput('give exactly one of {"tickers": [...]}, {"all": true} or {"stale": true}',
                            details={"field": "tickers"})
@@ -46,8 +49,7 @@ def submit_bulk(session: Session, *, settings: Settings, tickers: list[str] | No
         try:
             symbol = normalise_ticker(raw)
             with session.begin_nested():
-                job, new = submit_training(session, settings=settings, symbol=symbol, params=params,
-                                           priority=PRIORITY_BULK)
+                job, new = submit_training(session, settings=settings, symbol=symbol, params=params, origin=origin)
             jobs.append(job)
             if new:
                 created.append(job)
@@ -57,15 +59,15 @@ def submit_bulk(session: Session, *, settings: Settings, tickers: list[str] | No
 
 
 def maybe_retrain(session: Session, *, settings: Settings, symbol: str) -> TrainingJob | None:
-    """After an upload: queue a job when the active model is PRICECAST_RETRAIN_AFTER points behind."""
+    """After new prices: queue a job when the active model is PRICECAST_RETRAIN_AFTER points behind."""
     if not settings.retrain_after:
         return None
-    behind = points_behind(session).get(symbol)
+    behind = points_behind(session, symbols=[symbol]).get(symbol)
     if behind is None or behind < settings.retrain_after:
         return None
     try:
         with session.begin_nested():
-            job, new = submit_training(session, settings=settings, symbol=symbol, priority=PRIORITY_BULK)
+            job, new = submit_training(session, settings=settings, symbol=symbol, origin=Origin.RETRAIN)
     except PricecastError:
         return None
     return job if new else None

@@ -1,23 +1,70 @@
-"""HTTP request and response shapes. Dates are YYYY-MM-DD; timestamps ISO 8601 UTC with Z."""
+"""HTTP request and response shapes (pydantic only: no FastAPI here, so use cases can return them).
+
+Read shapes validate from domain objects and rows (`from_attributes`): what they declare is what
+a client gets, and anything else on the object is filtered out. Dates are YYYY-MM-DD; timestamps
+ISO 8601 UTC with Z. Input rules (tickers, levels, training bounds) come from their one home in
+the domain; their messages say what is allowed, with an example.
+"""
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import Path, Query
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
+from pydantic import (
+    AliasPath,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    PlainValidator,
+    WithJsonSchema,
+    computed_field,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from models.lstm import BOUNDS
+from service.errors import InvalidInput
+from service.forecasting import LEVEL_MAX, LEVEL_MIN, LEVELS_RULE, MAX_LEVELS, check_levels, level_problem
 from service.reports import comparison
+from service.tables import JobStatus, ModelStatus
+from service.tickers import TICKER_EXAMPLE, TICKER_PATTERN, TICKER_RULE, normalise_ticker
+from service.training import SEED_MAX
 
 MAX_ID = 2**31 - 1
-PathId = Annotated[int, Path(ge=1, le=MAX_ID)]
-TICKER_PATTERN = r"^[A-Za-z0-9^][A-Za-z0-9.\-^=_]{0,31}$"
-TICKER_DOC = "1-32 characters from letters, digits and .-^=_, the first a letter, digit or ^ (stored upper-case)"
-PathTicker = Annotated[str, Path(pattern=TICKER_PATTERN, description=TICKER_DOC)]
-QueryTicker = Annotated[str | None, Query(pattern=TICKER_PATTERN, description=TICKER_DOC)]
-Level = Annotated[int, Field(ge=1, le=99)]
+
+
+def _ticker(value: Any) -> str:
+    try:
+        return normalise_ticker(value)
+    except InvalidInput:
+        raise PydanticCustomError("ticker", f"must be {TICKER_RULE}") from None
+
+
+def _levels(value: Any) -> list[int]:
+    problem = level_problem(value)
+    if problem is not None:
+        raise PydanticCustomError("levels", problem)
+    return list(check_levels(value))
+
+
+def _true(value: Any) -> bool:
+    if value is not True:
+        raise PydanticCustomError("true_flag", "must be true (or left out)")
+    return True
+
+
+# A ticker symbol: validated by the one rule, returned upper-case.
+Ticker = Annotated[str, PlainValidator(_ticker), WithJsonSchema(
+    {"type": "string", "pattern": TICKER_PATTERN, "description": TICKER_RULE, "examples": [TICKER_EXAMPLE]})]
+# Interval levels: returned unique and ascending. Booleans are not numbers.
+Levels = Annotated[list[int], PlainValidator(_levels), WithJsonSchema(
+    {"type": "array", "minItems": 1, "maxItems": MAX_LEVELS, "description": LEVELS_RULE,
+     "items": {"type": "integer", "minimum": LEVEL_MIN, "maximum": LEVEL_MAX}})]
+
+# A flag that selects something: only `true` (not 1, not "true").
+TrueFlag = Annotated[bool, PlainValidator(_true), WithJsonSchema({"type": "boolean", "const": True})]
 
 UTCTimestamp = Annotated[
     datetime,
@@ -107,16 +154,22 @@ class TrainRequest(BaseModel):
     patience: int | None = Field(None, ge=BOUNDS["patience"][0], le=BOUNDS["patience"][1])
     batch_size: int | None = Field(None, ge=BOUNDS["batch_size"][0], le=BOUNDS["batch_size"][1])
     lr: float | None = Field(None, ge=BOUNDS["lr"][0], le=BOUNDS["lr"][1])
-    seed: int | None = Field(None, ge=0, le=2**31 - 1)
+    seed: int | None = Field(None, ge=0, le=SEED_MAX)
 
     def params(self) -> dict:
         return self.model_dump(exclude_none=True)
 
 
+# A job's place in the ticker's registry, read through its relationships (response_model filtering).
+_TICKER_SYMBOL = AliasPath("ticker", "symbol")
+
+
 class JobRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True, populate_by_name=True)
+
     id: int
-    ticker: str
-    status: str
+    ticker: str = Field(validation_alias=_TICKER_SYMBOL)
+    status: JobStatus
     params: dict
     progress: dict
     history: list[dict]
@@ -125,45 +178,38 @@ class JobRead(BaseModel):
     error: str | None
     message: str | None
     worker_id: str | None
-    model_version: int | None
+    model_version: int | None = Field(None, validation_alias=AliasPath("model_version", "version"))
     created_at: UTCTimestamp
     started_at: UTCTimestamp | None
     heartbeat_at: UTCTimestamp | None
     finished_at: UTCTimestamp | None
-
-    @classmethod
-    def of(cls, job: Any) -> JobRead:
-        return cls(id=job.id, ticker=job.ticker.symbol, status=job.status, params=job.params, progress=job.progress,
-                   history=job.history, attempts=job.attempts, cancel_requested=job.cancel_requested,
-                   error=job.error, message=job.message, worker_id=job.worker_id,
-                   model_version=job.model_version.version if job.model_version is not None else None,
-                   created_at=job.created_at, started_at=job.started_at, heartbeat_at=job.heartbeat_at,
-                   finished_at=job.finished_at)
 
 
 class JobListRead(BaseModel):
     jobs: list[JobRead]
 
 
-class _BulkTrain(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class BulkTrainRequest(BaseModel):
+    """Exactly one of `tickers`, `all` or `stale`, and optional training parameters for every job."""
 
+    model_config = ConfigDict(extra="forbid", json_schema_extra={
+        "oneOf": [{"required": ["tickers"]}, {"required": ["all"]}, {"required": ["stale"]}]})
+
+    tickers: list[str] = Field(None, min_length=1,  # type: ignore[assignment]
+                               description="a malformed or unknown ticker is an entry in `errors`")
+    all: TrueFlag = Field(None, description="every stored ticker")  # type: ignore[assignment]
+    stale: TrueFlag = Field(None, description=(  # type: ignore[assignment]
+        "tickers whose active model is stale: PRICECAST_STALE_AFTER or more prices past its training data "
+        "(the same `stale` as forecasts carry)"))
     params: TrainRequest | None = None
 
-
-class TrainTickers(_BulkTrain):
-    tickers: list[str] = Field(min_length=1, description="a malformed or unknown ticker is an entry in `errors`")
-
-
-class TrainAll(_BulkTrain):
-    all: Literal[True]
-
-
-class TrainStale(_BulkTrain):
-    stale: Literal[True] = Field(description="tickers whose active model is PRICECAST_RETRAIN_AFTER points behind")
-
-
-BulkTrainRequest = TrainTickers | TrainAll | TrainStale
+    @model_validator(mode="after")
+    def _exactly_one(self) -> BulkTrainRequest:
+        given = [name for name in ("tickers", "all", "stale") if getattr(self, name) is not None]
+        if len(given) != 1:
+            raise PydanticCustomError("train_selection", 'give exactly one of {"tickers": [...]}, {"all": true} or '
+                                      '{"stale": true}' + (f"; got {' and '.join(given)}" if given else ""))
+        return self
 
 
 class TickerError(BaseModel):
@@ -178,9 +224,11 @@ class BulkTrainRead(BaseModel):
 
 
 class ModelRead(BaseModel):
-    ticker: str
+    model_config = ConfigDict(from_attributes=True, populate_by_name=True)
+
+    ticker: str = Field(validation_alias=_TICKER_SYMBOL)
     version: int
-    status: str
+    status: ModelStatus
     price_field: str
     config: dict
     seed: int
@@ -188,19 +236,16 @@ class ModelRead(BaseModel):
     data_end: date | None
     n_rows: int
     metrics: dict
-    comparison: dict
     promotion: str | None
     job_id: int | None
     checkpoint_sha256: str
     trained_at: UTCTimestamp
 
-    @classmethod
-    def of(cls, row: Any) -> ModelRead:
-        return cls(ticker=row.ticker.symbol, version=row.version, status=row.status, price_field=row.price_field,
-                   config=row.config, seed=row.seed, data_start=row.data_start, data_end=row.data_end,
-                   n_rows=row.n_rows, metrics=row.metrics, comparison=comparison(row.metrics),
-                   promotion=row.promotion, job_id=row.job_id, checkpoint_sha256=row.checkpoint_sha256,
-                   trained_at=row.trained_at)
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def comparison(self) -> dict:
+        """The metrics nested as model / persistence / drift / always_up, with the verdict."""
+        return comparison(self.metrics)
 
 
 class ModelListRead(BaseModel):
@@ -208,22 +253,33 @@ class ModelListRead(BaseModel):
 
 
 class BacktestRead(BaseModel):
-    ticker: str
+    model_config = ConfigDict(from_attributes=True, populate_by_name=True)
+
+    ticker: str = Field(validation_alias=_TICKER_SYMBOL)
     version: int
     price_field: str
-    comparison: dict
-    points: list[dict]
+    metrics: dict = Field(exclude=True)
+    points: list[dict] = Field(validation_alias="backtest")
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def comparison(self) -> dict:
+        return comparison(self.metrics)
 
 
 class IntervalRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     level: int
     low: float
     high: float
 
 
 class ForecastModelRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     version: int
-    trained_at: str
+    trained_at: UTCTimestamp
     data_start: date | None
     data_end: date | None
     metrics: dict
@@ -232,6 +288,8 @@ class ForecastModelRead(BaseModel):
 class ForecastRead(BaseModel):
     """The next step's price, trend and intervals, with how the model compares with persistence."""
 
+    model_config = ConfigDict(from_attributes=True)
+
     ticker: str
     as_of: date
     target_date: date
@@ -239,11 +297,11 @@ class ForecastRead(BaseModel):
     last_price: float
     predicted_price: float
     predicted_return: float
-    trend: str
+    trend: Literal["up", "down"]
     prob_up: float
     intervals: list[IntervalRead]
     no_edge: bool
-    stale: bool
+    stale: bool = Field(description="PRICECAST_STALE_AFTER or more prices lie past the model's training data")
     model: ForecastModelRead
 
 
@@ -252,30 +310,31 @@ class BatchForecastRead(BaseModel):
     errors: list[TickerError]
 
 
-class _Forecast(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class ForecastRequest(BaseModel):
+    """One ticker (`ticker`: answers one forecast object) or many (`tickers`: answers
+    {"forecasts": [...], "errors": [...]}, where one ticker's problem does not fail the rest)."""
 
-    model_version: int | None = Field(None, ge=1, le=MAX_ID, description="use this version instead of the active one")
-    levels: list[Level] | None = Field(None, min_length=1, max_length=10,
-                                       description="interval levels in percent (default [80, 95])")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={
+        "oneOf": [{"required": ["ticker"]}, {"required": ["tickers"]}]})
 
-
-class ForecastOne(_Forecast):
-    """One ticker: answers with one forecast object."""
-
-    ticker: str = Field(pattern=TICKER_PATTERN, description=TICKER_DOC)
-    prices: list[dict[str, Any]] | None = Field(
-        None, description='recent history inline, as the upload\'s points: [{"date", "close"}, ...]; '
+    ticker: Ticker = None  # type: ignore[assignment]
+    tickers: list[str] = Field(None, min_length=1,  # type: ignore[assignment]
+                               description="a malformed or unknown ticker is an entry in `errors`")
+    prices: list[dict[str, Any]] = Field(  # type: ignore[assignment]
+        None, description='with `ticker` only: recent history inline, as the upload\'s points: [{"date", "close"}, ...]; '
                           "at least the model's window + 1 points; nothing is stored")
+    model_version: int | None = Field(None, ge=1, le=MAX_ID, strict=True,
+                                      description="use this version instead of the active one")
+    levels: Levels | None = None
 
-
-class ForecastMany(_Forecast):
-    """Many tickers: answers {"forecasts": [...], "errors": [...]}; one ticker's problem does not fail the rest."""
-
-    tickers: list[str] = Field(min_length=1)
-
-
-ForecastRequest = ForecastOne | ForecastMany
+    @model_validator(mode="after")
+    def _one_or_many(self) -> ForecastRequest:
+        if (self.ticker is None) == (self.tickers is None):
+            raise PydanticCustomError("forecast_selection", 'give exactly one of "ticker" (one forecast) or '
+                                      '"tickers" (a batch), e.g. {"ticker": "SPX"}')
+        if self.prices is not None and self.tickers is not None:
+            raise PydanticCustomError("forecast_prices", '"prices" goes with one "ticker", not with "tickers"')
+        return self
 
 
 class AccuracyRead(BaseModel):
@@ -284,3 +343,38 @@ class AccuracyRead(BaseModel):
     pending: int
     overall: dict
     versions: list[dict]
+
+
+class TickerRuleRead(BaseModel):
+    pattern: str = Field(description="the full pattern (ECMAScript and Python agree on it)")
+    characters: str = Field(description="the allowed characters, as the body of a regex character class")
+    max_length: int
+    description: str
+    example: str
+
+
+class LevelsRuleRead(BaseModel):
+    min: int
+    max: int
+    max_count: int
+    default: list[int]
+    description: str
+
+
+class ParamRuleRead(BaseModel):
+    min: float
+    max: float
+    default: float | None
+    integer: bool
+
+
+class ConfigRead(BaseModel):
+    """The input rules a client can check before sending (the page reads them from here)."""
+
+    ticker: TickerRuleRead
+    levels: LevelsRuleRead
+    training: dict[str, ParamRuleRead]
+    limits: dict[str, int]
+    stale_after: int = Field(description="prices past a model's training data before it is stale")
+    job_statuses: list[JobStatus]
+    model_statuses: list[ModelStatus]

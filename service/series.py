@@ -51,6 +51,16 @@ def get_ticker(session: Session, *, symbol: str) -> Ticker:
     return ticker
 
 
+def bump_revision(session: Session, *, ticker_id: int) -> None:
+    """Move a ticker's revision: every cached forecast of it, in any process, stops being served.
+
+    The revision keys the forecast caches, so anything that changes a ticker's answers (its
+    prices, a new, activated or broken model version) must call this. (Uploads bump it inside
+    their write, service/merge.py, for every ticker whose prices changed.)
+    """
+    session.execute(update(Ticker).where(Ticker.id == ticker_id).values(revision=Ticker.revision + 1))
+
+
 def lock_tickers(session: Session, *, symbols: list[str]) -> dict[str, tuple[int, int]]:
     """Get or create ticker rows and hold their write locks, in symbol order; {symbol: (id, revision)}.
 

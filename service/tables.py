@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from enum import StrEnum
 
 from sqlalchemy import JSON, BigInteger, Boolean, Date, Double, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -46,6 +47,28 @@ class PricePoint(Base):
 
 
 PRICE_COLUMNS = ("open", "high", "low", "close", "adj_close", "volume")
+
+
+class JobStatus(StrEnum):
+    """A training job's state; the values are what the database and the API carry."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+OPEN_JOB_STATUSES = (JobStatus.QUEUED, JobStatus.RUNNING)
+
+
+class ModelStatus(StrEnum):
+    """A model version's state: one `active` per ticker answers forecasts; `broken` is never served."""
+
+    ACTIVE = "active"
+    CANDIDATE = "candidate"
+    RETIRED = "retired"
+    BROKEN = "broken"
 
 
 class TrainingJob(Base):
@@ -101,10 +124,6 @@ class ModelVersion(Base):
     trained_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     ticker: Mapped[Ticker] = relationship(lazy="joined")
-
-
-JOB_STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
-MODEL_STATUSES = ("active", "candidate", "retired", "broken")
 
 
 class ForecastRecord(Base):

@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
 import torch
@@ -20,17 +21,38 @@ from models.lstm import LSTMConfig
 from models.train import EpochInfo, min_rows, train
 from service.db import utcnow
 from service.errors import Conflict, InsufficientData, InvalidInput, NotFound, QueueFull
-from service.registry import register_model
+from service.registry import checkpoint_file, checkpoint_name, register_model
 from service.series import get_ticker, load_price_array
 from service.settings import Settings
-from service.tables import PricePoint, Ticker, TrainingJob
+from service.tables import OPEN_JOB_STATUSES, JobStatus, PricePoint, Ticker, TrainingJob
 
 log = logging.getLogger("pricecast.jobs")
 TRAIN_FIELDS = ("window", "hidden_size", "layers", "dropout", "epochs", "patience", "batch_size", "lr")
-ACTIVE_STATUSES = ("queued", "running")
 PRIORITY_SINGLE, PRIORITY_BULK = 10, 0
 SEED_MAX = 2**31 - 1
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class Origin(StrEnum):
+    """Why a job was asked for. It decides the job's place in the queue: the one priority rule."""
+
+    SINGLE = "single"  # one ticker asked for by name: someone is waiting for it
+    BULK = "bulk"  # several tickers, every ticker, or the stale ones
+    RETRAIN = "retrain"  # queued by an upload that took the ticker PRICECAST_RETRAIN_AFTER prices past its model
+
+
+def priority_of(origin: Origin) -> int:
+    """The queue priority of a job (higher first): single-ticker requests go ahead of bulk work.
+
+    It is stored on the job row; every delivery (the request's, `pricecast train --queue`, the
+    reaper's re-queue) sends the row's priority, so a job keeps its place however it is sent.
+    """
+    return PRIORITY_SINGLE if origin is Origin.SINGLE else PRIORITY_BULK
+
+
+def origin_of(*, tickers: list[str] | None) -> Origin:
+    """A request that names exactly one ticker is a single request; several, all or stale are bulk."""
+    return Origin.SINGLE if tickers is not None and len(set(tickers)) == 1 else Origin.BULK
 
 
 def parse_params(params: dict[str, Any] | None) -> tuple[LSTMConfig, int]:
@@ -59,12 +81,12 @@ def _lock_ticker(session: Session, ticker: Ticker) -> None:
 def find_open_job(session: Session, *, ticker_id: int) -> TrainingJob | None:
     """The queued or running job of a ticker, if any."""
     return session.scalar(select(TrainingJob).where(TrainingJob.ticker_id == ticker_id,
-                                                    TrainingJob.status.in_(ACTIVE_STATUSES))
+                                                    TrainingJob.status.in_(OPEN_JOB_STATUSES))
                           .order_by(TrainingJob.id.desc()).limit(1))
 
 
 def submit_training(session: Session, *, settings: Settings, symbol: str, params: dict | None = None,
-                    priority: int = PRIORITY_SINGLE) -> tuple[TrainingJob, bool]:
+                    origin: Origin = Origin.SINGLE) -> tuple[TrainingJob, bool]:
     """Queue a training job for a ticker; return (job, created). An open job is returned instead."""
     ticker = get_ticker(session, symbol=symbol)
     _lock_ticker(session, ticker)
@@ -79,11 +101,12 @@ def submit_training(session: Session, *, settings: Settings, symbol: str, params
             f"{symbol} has {rows} prices; window={config.window} with the default split "
             f"(test 20%, validation 10% of the rest) needs at least {needed}",
             details={"ticker": symbol, "needed": needed, "available": rows, "window": config.window})
-    queued = session.scalar(select(func.count()).where(TrainingJob.status == "queued")) or 0
+    queued = session.scalar(select(func.count()).where(TrainingJob.status == JobStatus.QUEUED)) or 0
     if queued >= settings.max_queued_jobs:
         raise QueueFull(f"{queued} jobs are queued (PRICECAST_MAX_QUEUED_JOBS={settings.max_queued_jobs}); "
                         "retry when some have finished", details={"queued": queued}, headers={"Retry-After": "30"})
-    job = TrainingJob(ticker_id=ticker.id, status="queued", priority=priority, attempts=0, cancel_requested=False,
+    job = TrainingJob(ticker_id=ticker.id, status=JobStatus.QUEUED, priority=priority_of(origin), attempts=0,
+                      cancel_requested=False,
                       heartbeat_at=utcnow(),  # while queued: when it was last sent to the queue
                       params={**{k: getattr(config, k) for k in TRAIN_FIELDS}, "seed": seed},
                       progress={"epoch": 0, "max_epochs": config.epochs}, history=[])
@@ -114,9 +137,9 @@ def list_jobs(session: Session, *, symbol: str | None = None, status: str | None
 def cancel_job(session: Session, *, job_id: int) -> TrainingJob:
     """Cancel a queued job now, or ask a running one to stop at its next epoch."""
     job = get_job(session, job_id=job_id)
-    if job.status == "queued":
-        job.status, job.finished_at, job.message = "cancelled", utcnow(), "cancelled before it started"
-    elif job.status == "running":
+    if job.status == JobStatus.QUEUED:
+        job.status, job.finished_at, job.message = JobStatus.CANCELLED, utcnow(), "cancelled before it started"
+    elif job.status == JobStatus.RUNNING:
         job.cancel_requested = True
     else:
         raise Conflict(f"job {job_id} is already {job.status}; only queued or running jobs can be cancelled",
@@ -137,7 +160,7 @@ class _Heartbeat(threading.Thread):
         while not self.stopped.wait(self.interval):
             try:
                 with self.factory() as s:
-                    s.execute(update(TrainingJob).where(TrainingJob.id == self.job_id, TrainingJob.status == "running",
+                    s.execute(update(TrainingJob).where(TrainingJob.id == self.job_id, TrainingJob.status == JobStatus.RUNNING,
                                                         TrainingJob.attempts == self.attempt)
                               .values(heartbeat_at=utcnow()))
                     s.commit()
@@ -148,7 +171,7 @@ class _Heartbeat(threading.Thread):
 def _finish(factory: sessionmaker[Session], job_id: int, attempt: int, **values: Any) -> bool:
     """Set final fields if this attempt still owns the job; return whether it did."""
     with factory() as s:
-        done = s.execute(update(TrainingJob).where(TrainingJob.id == job_id, TrainingJob.status == "running",
+        done = s.execute(update(TrainingJob).where(TrainingJob.id == job_id, TrainingJob.status == JobStatus.RUNNING,
                                                    TrainingJob.attempts == attempt)
                          .values(finished_at=utcnow(), heartbeat_at=utcnow(), **values)).rowcount
         s.commit()
@@ -160,7 +183,7 @@ def _release(factory: sessionmaker[Session], job_id: int, attempt: int) -> None:
     log.warning("job %s attempt %s interrupted; releasing it to the reaper", job_id, attempt)
     try:
         with factory() as s:
-            s.execute(update(TrainingJob).where(TrainingJob.id == job_id, TrainingJob.status == "running",
+            s.execute(update(TrainingJob).where(TrainingJob.id == job_id, TrainingJob.status == JobStatus.RUNNING,
                                                 TrainingJob.attempts == attempt)
                       .values(heartbeat_at=EPOCH, message="worker stopped mid-job; re-queued by the next reaper pass"))
             s.commit()
@@ -172,8 +195,8 @@ def run_training(settings: Settings, factory: sessionmaker[Session], *, job_id: 
                  on_epoch: Callable[[EpochInfo], None] | None = None) -> str | None:
     """Claim a queued job, train, save the checkpoint, register the version; return the final status."""
     with factory() as s:
-        claimed = s.execute(update(TrainingJob).where(TrainingJob.id == job_id, TrainingJob.status == "queued")
-                            .values(status="running", attempts=TrainingJob.attempts + 1, worker_id=worker_id,
+        claimed = s.execute(update(TrainingJob).where(TrainingJob.id == job_id, TrainingJob.status == JobStatus.QUEUED)
+                            .values(status=JobStatus.RUNNING, attempts=TrainingJob.attempts + 1, worker_id=worker_id,
                                     started_at=utcnow(), heartbeat_at=utcnow(), error=None,
                                     cancel_requested=False)).rowcount
         s.commit()
@@ -200,7 +223,7 @@ def run_training(settings: Settings, factory: sessionmaker[Session], *, job_id: 
                     "val_loss": info.val_loss, "elapsed_s": round(time.monotonic() - started, 3),
                     "eta_s": round(eta, 3)}
         with factory() as s:
-            owned = s.execute(update(TrainingJob).where(TrainingJob.id == job_id, TrainingJob.status == "running",
+            owned = s.execute(update(TrainingJob).where(TrainingJob.id == job_id, TrainingJob.status == JobStatus.RUNNING,
                                                         TrainingJob.attempts == attempt)
                               .values(progress=progress, history=list(history), heartbeat_at=utcnow())).rowcount
             cancel = s.scalar(select(TrainingJob.cancel_requested).where(TrainingJob.id == job_id))
@@ -219,9 +242,9 @@ def run_training(settings: Settings, factory: sessionmaker[Session], *, job_id: 
         config, seed = parse_params(params)
         result = train(data.prices, config, seed=seed, dates=data.dates, price_field=data.price_field,
                        on_epoch=epoch_done)
-        relative = f"checkpoints/t{ticker_id}-j{job_id}-a{attempt}.safetensors"
-        settings.checkpoint_dir.mkdir(parents=True, exist_ok=True)
-        sha = checkpoints.save(settings.data_dir / relative, result)
+        relative = checkpoint_name(ticker_id=ticker_id, job_id=job_id, attempt=attempt)
+        checkpoint_file(settings, relative).parent.mkdir(parents=True, exist_ok=True)
+        sha = checkpoints.save(checkpoint_file(settings, relative), result)
         status = _register(settings, factory, job_id=job_id, attempt=attempt, result=result, relative=relative,
                            sha=sha, data=data, revision=revision, started=started)
         log.info("job %s %s", job_id, status or "lost", extra={**ctx, "event": f"job_{status or 'lost'}"})
@@ -230,27 +253,27 @@ def run_training(settings: Settings, factory: sessionmaker[Session], *, job_id: 
         reason = stop_reason[0] if stop_reason else "cancel"
         log.info("job %s stopped: %s", job_id, reason, extra={**ctx, "event": f"job_stopped_{reason}"})
         if reason == "cancel":
-            _finish(factory, job_id, attempt, status="cancelled", message="cancelled while running; nothing registered")
-            return "cancelled"
+            _finish(factory, job_id, attempt, status=JobStatus.CANCELLED, message="cancelled while running; nothing registered")
+            return JobStatus.CANCELLED
         if reason == "timeout":
-            _finish(factory, job_id, attempt, status="failed",
+            _finish(factory, job_id, attempt, status=JobStatus.FAILED,
                     error=f"exceeded PRICECAST_JOB_TIMEOUT={settings.job_timeout:g}s; nothing registered")
-            return "failed"
+            return JobStatus.FAILED
         log.warning("job %s attempt %s lost ownership (re-queued elsewhere); stopping", job_id, attempt)
         return None
     except (InvalidInput, ModelInsufficientData, ConfigError, TrainingFailed) as exc:
         log.warning("job %s failed: %s", job_id, exc, extra={**ctx, "event": "job_failed"})
-        _finish(factory, job_id, attempt, status="failed", error=str(getattr(exc, "message", exc)))
-        return "failed"
+        _finish(factory, job_id, attempt, status=JobStatus.FAILED, error=str(getattr(exc, "message", exc)))
+        return JobStatus.FAILED
     except OSError as exc:
         log.error("job %s failed writing its checkpoint: %s", job_id, exc, extra={**ctx, "event": "job_failed"})
-        _finish(factory, job_id, attempt, status="failed",
+        _finish(factory, job_id, attempt, status=JobStatus.FAILED,
                 error=f"could not write the checkpoint under {settings.checkpoint_dir}: {exc.strerror or exc}")
-        return "failed"
+        return JobStatus.FAILED
     except Exception as exc:
         log.exception("job %s failed", job_id, extra={**ctx, "event": "job_failed"})
-        _finish(factory, job_id, attempt, status="failed", error=f"unexpected {type(exc).__name__}: {exc}")
-        return "failed"
+        _finish(factory, job_id, attempt, status=JobStatus.FAILED, error=f"unexpected {type(exc).__name__}: {exc}")
+        return JobStatus.FAILED
     except BaseException:
         _release(factory, job_id, attempt)
         raise
@@ -261,21 +284,21 @@ def run_training(settings: Settings, factory: sessionmaker[Session], *, job_id: 
 def _register(settings: Settings, factory: sessionmaker[Session], *, job_id: int, attempt: int, result: Any,
               relative: str, sha: str, data: Any, revision: int, started: float) -> str | None:
     """Register the saved checkpoint and finish the job in one transaction (file first, then the row)."""
-    path = settings.data_dir / relative
+    path = checkpoint_file(settings, relative)
     with factory() as s:
         job = s.get(TrainingJob, job_id)
-        if job is None or job.status != "running" or job.attempts != attempt:
+        if job is None or job.status != JobStatus.RUNNING or job.attempts != attempt:
             path.unlink(missing_ok=True)  # cancelled-and-deleted or re-queued: nothing half-done is registered
             return None
         _lock_ticker(s, job.ticker)
         version = register_model(s, settings=settings, ticker=job.ticker, result=result, checkpoint_path=relative,
                                  checkpoint_sha256=sha, job_id=job_id, data=data, data_revision=revision)
-        job.status, job.finished_at, job.heartbeat_at = "succeeded", utcnow(), utcnow()
+        job.status, job.finished_at, job.heartbeat_at = JobStatus.SUCCEEDED, utcnow(), utcnow()
         job.model_version_id = version.id
         job.message = f"version {version.version}: {version.promotion}"
         job.progress = {**job.progress, "elapsed_s": round(time.monotonic() - started, 3), "eta_s": 0.0}
         s.commit()
-    return "succeeded"
+    return JobStatus.SUCCEEDED
 
 
 def reap_stale_jobs(session: Session, *, settings: Settings) -> list[int]:
@@ -283,25 +306,25 @@ def reap_stale_jobs(session: Session, *, settings: Settings) -> list[int]:
     cutoff = utcnow() - timedelta(seconds=settings.job_heartbeat_timeout)
     stale = session.execute(select(TrainingJob.id, TrainingJob.attempts, TrainingJob.worker_id,
                                    TrainingJob.heartbeat_at)
-                            .where(TrainingJob.status == "running", TrainingJob.heartbeat_at < cutoff)).all()
+                            .where(TrainingJob.status == JobStatus.RUNNING, TrainingJob.heartbeat_at < cutoff)).all()
     requeued = []
     for job_id, attempts, worker, beat in stale:
-        same = (TrainingJob.id == job_id, TrainingJob.status == "running", TrainingJob.attempts == attempts)
+        same = (TrainingJob.id == job_id, TrainingJob.status == JobStatus.RUNNING, TrainingJob.attempts == attempts)
         silent = (f"worker {worker} was stopped mid-job and released it" if beat == EPOCH else
                   f"worker {worker} stopped sending heartbeats (last {beat:%Y-%m-%dT%H:%M:%SZ})")
         if attempts >= settings.job_max_attempts:
             session.execute(update(TrainingJob).where(*same).values(
-                status="failed", finished_at=utcnow(),
+                status=JobStatus.FAILED, finished_at=utcnow(),
                 error=f"{silent}; gave up after {attempts} attempts (PRICECAST_JOB_MAX_ATTEMPTS)"))
         elif session.execute(update(TrainingJob).where(*same).values(
-                status="queued", worker_id=None, heartbeat_at=utcnow(), message=f"re-queued: {silent}")).rowcount:
+                status=JobStatus.QUEUED, worker_id=None, heartbeat_at=utcnow(), message=f"re-queued: {silent}")).rowcount:
             requeued.append(job_id)
     # A queued job whose message the broker lost (Redis restarted without its data) would wait
     # forever: send it again. A duplicate delivery is harmless, only one worker can claim it.
     lost = utcnow() - timedelta(seconds=settings.job_redeliver_after)
     for job_id, sent in session.execute(select(TrainingJob.id, TrainingJob.heartbeat_at).where(
-            TrainingJob.status == "queued", TrainingJob.heartbeat_at < lost)).all():
-        if session.execute(update(TrainingJob).where(TrainingJob.id == job_id, TrainingJob.status == "queued",
+            TrainingJob.status == JobStatus.QUEUED, TrainingJob.heartbeat_at < lost)).all():
+        if session.execute(update(TrainingJob).where(TrainingJob.id == job_id, TrainingJob.status == JobStatus.QUEUED,
                                                      TrainingJob.heartbeat_at == sent)
                            .values(heartbeat_at=utcnow())).rowcount:
             requeued.append(job_id)

@@ -30,8 +30,8 @@ from service.cells import (  # noqa: F401 - DATE_MIN, DATE_MAX, parse_date and d
 )
 from service.errors import InvalidInput
 from service.tables import PRICE_COLUMNS
+from service.tickers import TICKER_RE, normalise_ticker  # noqa: F401  (the ticker rule lives in service/tickers.py)
 
-TICKER_RE = re.compile(r"^[A-Za-z0-9^][A-Za-z0-9.\-^=_]{0,31}$")
 HEADER_ALIASES = {"adjclose": "adj_close", "adj_close": "adj_close", "adjusted_close": "adj_close"}
 
 
@@ -60,17 +60,6 @@ class ParsedUpload:
     # The same dates as YYYY-MM-DD text when the parser had them so (SQLite stores this text);
     # None: derive them from `dates`.
     iso_dates: list[str] | None = field(default=None, repr=False, compare=False)
-
-
-def normalise_ticker(symbol: str) -> str:
-    """Validate a ticker symbol and return it upper-cased."""
-    if not isinstance(symbol, str) or not TICKER_RE.fullmatch(symbol):
-        raise InvalidInput(
-            f"ticker={symbol!r}: must be 1-32 characters from letters, digits and .-^=_, "
-            "starting with a letter, digit or ^",
-            details={"field": "ticker", "value": symbol},
-        )
-    return symbol.upper()
 
 
 def _build(wheres: list[int], days: list[date | None], cols: dict[str, list], bad: set[int], raw_dates: list,

@@ -10,24 +10,22 @@ import socket
 import threading
 
 from huey.consumer import Consumer
-from sqlalchemy.orm import Session, sessionmaker
 
-from service.db import make_engine, make_sessionmaker, session_scope
-from service.jobs import JobQueue
 from service.logs import configure_logging
 from service.settings import Settings
-from service.training import reap_stale_jobs, run_training
+from service.usecases.runtime import Runtime, build_runtime
+from service.usecases.training import reap, run_job
 
 log = logging.getLogger("pricecast.worker")
-_factories: dict[tuple[int, str], sessionmaker[Session]] = {}
+_runtimes: dict[tuple[int, str], Runtime] = {}
 
 
-def process_factory(settings: Settings) -> sessionmaker[Session]:
-    """A sessionmaker owned by this process (engines must not cross a fork)."""
+def process_runtime(settings: Settings) -> Runtime:
+    """A runtime owned by this process (engines must not cross a fork)."""
     key = (os.getpid(), settings.db_url)
-    if key not in _factories:
-        _factories[key] = make_sessionmaker(make_engine(settings.db_url))
-    return _factories[key]
+    if key not in _runtimes:
+        _runtimes[key] = build_runtime(settings)
+    return _runtimes[key]
 
 
 _TOKEN = secrets.token_hex(3)  # container PIDs repeat across hosts that share a hostname
@@ -40,7 +38,7 @@ def worker_id() -> str:
 
 def execute_here(settings: Settings, job_id: int) -> str | None:
     """Run a job in this process (standalone worker processes)."""
-    return run_training(settings, process_factory(settings), job_id=job_id, worker_id=worker_id())
+    return run_job(process_runtime(settings), job_id=job_id, worker_id=worker_id())
 
 
 def _child(settings: Settings, job_id: int) -> None:
@@ -65,23 +63,19 @@ def _noop() -> None:
 class Reaper(threading.Thread):
     """Periodically re-queue jobs whose worker went silent."""
 
-    def __init__(self, settings: Settings, queue: JobQueue) -> None:
+    def __init__(self, runtime: Runtime) -> None:
         super().__init__(name="pricecast-reaper", daemon=True)
-        self.settings, self.queue = settings, queue
+        self.runtime = runtime
         self.stopped = threading.Event()
 
     def reap_once(self) -> list[int]:
-        with session_scope(process_factory(self.settings)) as session:
-            requeued = reap_stale_jobs(session, settings=self.settings)
-        for job_id in requeued:
-            self.queue.enqueue(job_id)
-        return requeued
+        return reap(self.runtime)
 
     def stop(self) -> None:
         self.stopped.set()
 
     def run(self) -> None:
-        while not self.stopped.wait(self.settings.job_reap_interval):
+        while not self.stopped.wait(self.runtime.settings.job_reap_interval):
             try:
                 self.reap_once()
             except Exception as exc:  # noqa: BLE001 - the database may be down for a while
@@ -95,24 +89,21 @@ class QuietConsumer(Consumer):
         pass
 
 
-def _consumer(queue: JobQueue, *, workers: int, worker_type: str) -> QuietConsumer:
-    return QuietConsumer(queue.huey, workers=workers, worker_type=worker_type, periodic=False,
-                         initial_delay=0.01, max_delay=0.5, backoff=1.15, check_worker_health=True,
-                         health_check_interval=5)
 
 
 class EmbeddedWorker:
     """The consumer inside `pricecast serve`: one thread that runs each job in a child process."""
 
-    def __init__(self, settings: Settings, queue: JobQueue) -> None:
-        self.settings = settings
-        self.queue = queue
+    def __init__(self, runtime: Runtime) -> None:
+        settings = runtime.settings
         if settings.embedded_training == "thread":
-            queue.execute = lambda job_id: execute_here(settings, job_id)
+            runtime.queue.execute = lambda job_id: execute_here(settings, job_id)
         else:
-            queue.execute = lambda job_id: execute_in_child(settings, job_id)
-        self.consumer = _consumer(self.queue, workers=1, worker_type="thread")
-        self.reaper = Reaper(settings, self.queue)
+            runtime.queue.execute = lambda job_id: execute_in_child(settings, job_id)
+        self.consumer = QuietConsumer(runtime.queue.huey, workers=1, worker_type="thread", periodic=False,
+                                      initial_delay=0.01, max_delay=0.5, backoff=1.15, check_worker_health=True,
+                                      health_check_interval=5)
+        self.reaper = Reaper(runtime)
 
     def start(self) -> None:
         ctx = multiprocessing.get_context("forkserver")
@@ -127,12 +118,13 @@ class EmbeddedWorker:
         self.consumer.stop(graceful=True)
 
 
-def run_worker(settings: Settings, *, workers: int) -> None:
+def run_worker(runtime: Runtime, *, workers: int) -> None:
     """The standalone worker: `workers` processes, each running jobs one at a time, plus a reaper."""
-    queue = JobQueue(settings, execute=lambda job_id: execute_here(settings, job_id))
-    consumer = Consumer(queue.huey, workers=workers, worker_type="process", periodic=False,
+    settings = runtime.settings
+    runtime.queue.execute = lambda job_id: execute_here(settings, job_id)
+    consumer = Consumer(runtime.queue.huey, workers=workers, worker_type="process", periodic=False,
                         initial_delay=0.01, max_delay=0.5, backoff=1.15, health_check_interval=5)
-    reaper = Reaper(settings, queue)
+    reaper = Reaper(runtime)
     reaper.start()
     log.info("pricecast worker: %d process(es), queue %s", workers, settings.queue.split("@")[-1])
     consumer.run()

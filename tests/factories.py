@@ -5,9 +5,11 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import numpy as np
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from service.series import UploadReport, store_prices
+from service.settings import Settings
+from service.training import run_training, submit_training
 from service.uploads import ParsedUpload
 
 
@@ -35,3 +37,26 @@ def csv_text(upload: ParsedUpload) -> str:
     for i, d in enumerate(upload.dates):
         lines.append(d.isoformat() + "," + ",".join("" if upload.columns[c][i] is None else repr(upload.columns[c][i]) for c in cols))
     return "\n".join(lines) + "\n"
+
+
+TINY = {"window": 8, "hidden_size": 4, "epochs": 3, "patience": 2, "batch_size": 64}
+
+
+def queue_job(factory: sessionmaker[Session], settings: Settings, symbol: str = "TEST", **params) -> int:
+    """Submit a (tiny by default) training job for a stored series; return its id."""
+    with factory() as s:
+        job, created = submit_training(s, settings=settings, symbol=symbol, params={**TINY, **params})
+        s.commit()
+        assert created
+        return job.id
+
+
+def run_job(factory: sessionmaker[Session], settings: Settings, job_id: int, **kw) -> str | None:
+    return run_training(settings, factory, job_id=job_id, worker_id="test:1", **kw)
+
+
+def train_model(factory: sessionmaker[Session], settings: Settings, symbol: str = "TEST", **params) -> int:
+    """Train a tiny model for a stored series in this process; return the job id."""
+    job_id = queue_job(factory, settings, symbol, **params)
+    assert run_job(factory, settings, job_id) == "succeeded"
+    return job_id

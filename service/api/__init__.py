@@ -16,35 +16,20 @@ from service.api.auth import Authenticator
 from service.api.errors import install_error_handlers
 from service.api.metrics import Metrics, StateCollector
 from service.api.middleware import AccessLogMiddleware, BodyLimitMiddleware, RequestIdMiddleware
-from service.api.routes import forecast, health, jobs, models, page, series
-from service.db import make_engine, make_sessionmaker
-from service.forecasting import Caches, warm_models
-from service.jobs import JobQueue
+from service.api.routes import config, forecast, health, jobs, models, page, series
+from service.forecasting import warm_models
+from service.migrate import SchemaBehind  # noqa: F401  (raised by check_schema; imported from here by callers)
 from service.schemas import ErrorResponse
 from service.settings import Settings
+from service.usecases.runtime import build_runtime
 from service.worker import EmbeddedWorker, Reaper
 
 log = logging.getLogger("pricecast")
 
 
-class SchemaBehind(RuntimeError):
-    """The database schema is not at the migrations' head."""
-
-
 def check_schema(settings: Settings) -> None:
     """Migrate the embedded SQLite file; refuse any other database whose schema is behind."""
-    if settings.is_embedded:
-        migrate.upgrade(settings)
-        return
-    engine = make_engine(settings.db_url)
-    try:
-        current, head = migrate.schema_status(settings, engine)
-    finally:
-        engine.dispose()
-    if current != head:
-        raise SchemaBehind(
-            f"database schema is at {current or 'nothing'}, code expects {head}: run `pricecast migrate`"
-        )
+    migrate.ensure_schema(settings)
 
 
 def is_loopback(host: str) -> bool:
@@ -87,9 +72,9 @@ def create_app(settings: Settings) -> FastAPI:
         log.warning("access: %s", check_access(settings, app.state.auth))
         background: EmbeddedWorker | Reaper
         if settings.embedded_worker:
-            background = EmbeddedWorker(settings, app.state.queue)
+            background = EmbeddedWorker(app.state.runtime)
         else:
-            background = Reaper(settings, app.state.queue)
+            background = Reaper(app.state.runtime)
         background.start()
         warming = threading.Thread(target=_warm, args=(app,), name="pricecast-warm-models", daemon=True)
         warming.start()
@@ -117,10 +102,10 @@ def create_app(settings: Settings) -> FastAPI:
         },
     )
     app.state.settings = settings
-    app.state.engine = make_engine(settings.db_url)
-    app.state.sessionmaker = make_sessionmaker(app.state.engine)
-    app.state.caches = Caches(settings)
-    app.state.queue = JobQueue(settings)
+    # What the use cases need; the aliases below are for the health checks, metrics and auth.
+    app.state.runtime = runtime = build_runtime(settings)
+    app.state.engine, app.state.sessionmaker = runtime.engine, runtime.sessions
+    app.state.caches, app.state.queue = runtime.caches, runtime.queue
     app.state.auth = Authenticator(settings, app.state.sessionmaker)
     install_error_handlers(app)
     app.state.metrics = Metrics()
@@ -132,6 +117,7 @@ def create_app(settings: Settings) -> FastAPI:
     # Routes are matched in order: the hot path (POST /forecast) first, then health checks.
     app.include_router(forecast.router)
     app.include_router(health.router)
+    app.include_router(config.router)
     app.include_router(series.router)
     app.include_router(jobs.router)
     app.include_router(models.router)

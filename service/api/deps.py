@@ -1,28 +1,24 @@
-"""FastAPI dependencies: the app's settings and a database session per request."""
+"""FastAPI dependencies: the app's settings and its runtime (the use cases' database, queue and caches)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import Depends, Request
-from sqlalchemy.orm import Session
 
 from service.settings import Settings
+from service.usecases.runtime import Runtime
 
 
-def get_settings(request: Request) -> Settings:
+# Both are `async def` on purpose: FastAPI runs a plain `def` dependency in the thread pool,
+# and that hop would cost the cached forecast path a good part of its time.
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_session(request: Request) -> Iterator[Session]:
-    """A session for one request. Routes commit before they return; this only closes."""
-    session = request.app.state.sessionmaker()
-    try:
-        yield session
-    finally:
-        session.close()
+async def get_runtime(request: Request) -> Runtime:
+    return request.app.state.runtime
 
 
-SessionDep = Annotated[Session, Depends(get_session)]
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]

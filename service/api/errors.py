@@ -13,15 +13,9 @@ from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
-from service.errors import PricecastError
+from service.errors import PricecastError, code_for_status
 
 log = logging.getLogger("pricecast.api")
-
-_HTTP_CODES = {
-    400: "invalid_input", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-    405: "method_not_allowed", 406: "not_acceptable", 409: "conflict", 413: "payload_too_large",
-    415: "unsupported_media_type", 422: "invalid_input", 429: "rate_limited", 503: "unavailable",
-}
 
 
 def request_id_of(request: Request) -> str:
@@ -45,15 +39,29 @@ def error_response(request_id: str, status: int, code: str, message: str, detail
     return JSONResponse(body, status_code=status, headers={**(headers or {}), "X-Request-ID": request_id})
 
 
+_SCALAR = str | int | float | bool | type(None)
+
+
 def _validation_details(exc: RequestValidationError) -> dict[str, Any]:
     fields = []
     for err in exc.errors():
-        loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path")]
+        loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path", "header")]
         value = err.get("input")
-        if not isinstance(value, str | int | float | bool | type(None)):
+        if isinstance(value, list) and len(value) <= 20 and all(isinstance(v, _SCALAR) for v in value):
+            pass  # short lists of scalars (interval levels, tickers) are echoed as given
+        elif not isinstance(value, _SCALAR):
             value = None
         fields.append({"field": ".".join(loc) or None, "value": value, "reason": err.get("msg")})
     return {"fields": fields[:100]}
+
+
+def _validation_message(first: dict[str, Any]) -> str:
+    """One sentence for the first problem: `field=value: reason`, or just the reason for the whole body."""
+    if first["field"] is None:
+        return first["reason"]
+    if first["value"] is None:
+        return f"{first['field']}: {first['reason']}"
+    return f"{first['field']}={first['value']!r}: {first['reason']}"
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -65,16 +73,15 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         details = _validation_details(exc)
-        first = details["fields"][0] if details["fields"] else {"field": None, "reason": "invalid"}
-        message = f"{first['field']}={first.get('value')!r}: {first['reason']}"
-        return error_response(request_id_of(request), 422, "invalid_input", message, details)
+        first = details["fields"][0] if details["fields"] else {"field": None, "value": None, "reason": "invalid"}
+        return error_response(request_id_of(request), 422, "invalid_input", _validation_message(first), details)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         if exc.status_code == 400:  # a body FastAPI could not parse: invalid input like any other
             return error_response(request_id_of(request), 422, "invalid_input", f"body: {exc.detail}",
                                   {"field": "body"})
-        code = _HTTP_CODES.get(exc.status_code, "invalid_input" if exc.status_code < 500 else "internal")
+        code = code_for_status(exc.status_code)
         headers = dict(getattr(exc, "headers", None) or {})
         if exc.status_code == 405:  # several routes share a path: Allow lists all their methods
             headers["Allow"] = ", ".join(_allowed_methods(request))

@@ -10,7 +10,7 @@ from prometheus_client.core import GaugeMetricFamily
 from sqlalchemy import func, select
 
 from service.db import utcnow
-from service.tables import ModelVersion, TrainingJob
+from service.tables import JobStatus, ModelStatus, ModelVersion, TrainingJob
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -56,13 +56,13 @@ class StateCollector:
         with self.state.sessionmaker() as s:
             counts = dict(s.execute(select(TrainingJob.status, func.count()).group_by(TrainingJob.status)).all())
             finished = s.execute(select(TrainingJob.started_at, TrainingJob.finished_at)
-                                 .where(TrainingJob.status == "succeeded").order_by(TrainingJob.id.desc()).limit(200)).all()
-            trained = s.scalars(select(ModelVersion.trained_at).where(ModelVersion.status == "active")).all()
+                                 .where(TrainingJob.status == JobStatus.SUCCEEDED).order_by(TrainingJob.id.desc()).limit(200)).all()
+            trained = s.scalars(select(ModelVersion.trained_at).where(ModelVersion.status == ModelStatus.ACTIVE)).all()
         up = GaugeMetricFamily("pricecast_database_up", "Whether the last scrape could read the database")
         up.add_metric([], 1)
         yield up
         jobs = GaugeMetricFamily("pricecast_jobs", "Training jobs by status", labels=["status"])
-        for status in ("queued", "running", "succeeded", "failed", "cancelled"):
+        for status in JobStatus:
             jobs.add_metric([status], counts.get(status, 0))
         yield jobs
         durations = [(f - st).total_seconds() for st, f in finished if st and f]

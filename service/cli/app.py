@@ -1,15 +1,24 @@
-"""The Typer application object, the callback that builds Settings once, and shared output helpers."""
+"""The Typer application object, the callback that builds Settings once, the runtime bootstrap and output helpers.
+
+Command modules import the use cases (and through them torch) inside the commands, so that
+`pricecast --help` and every `--help` answer without loading them.
+"""
 
 from __future__ import annotations
 
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
+from service.errors import PricecastError
 from service.settings import Settings, SettingsError, load_settings
+
+if TYPE_CHECKING:
+    from service.usecases.runtime import Runtime
 
 app = typer.Typer(
     name="pricecast",
@@ -37,12 +46,41 @@ def settings_of(ctx: typer.Context) -> Settings:
     return ctx.obj
 
 
-def fail(message: str, *, hint: str | None = None, code: int = 1) -> None:
+def runtime_of(ctx: typer.Context) -> Runtime:
+    """The command's runtime: the one database bootstrap (the embedded file migrated, any other checked)."""
+    from service.migrate import SchemaBehind
+    from service.usecases.runtime import open_runtime
+
+    settings = settings_of(ctx)
+    try:
+        runtime = open_runtime(settings)
+    except SchemaBehind as exc:
+        fail(str(exc), hint="run `pricecast migrate` against this database")
+    except Exception as exc:  # noqa: BLE001 - a start-up failure is one readable line
+        fail(f"cannot open the database {settings.db_url.split('@')[-1]}: {type(exc).__name__}: {exc}",
+             hint="check PRICECAST_DATABASE_URL (or PRICECAST_DATA_DIR) and that the server is running")
+    ctx.call_on_close(runtime.close)
+    return runtime
+
+
+def fail(message: str, *, hint: str | None = None, code: int = 1) -> NoReturn:
     """Print one readable error line (plus a hint) to stderr and exit non-zero."""
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     if hint:
-        err_console.print(f"[dim]hint:[/] {hint}", highlight=False, soft_wrap=True)
+        err_console.print(f"[dim]hint:[/] {escape(hint)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
+
+
+def fail_with(exc: PricecastError, *, hint: str | None = None) -> NoReturn:
+    """Fail with a domain error, listing the bad rows an upload error names."""
+    details = exc.details if isinstance(exc.details, dict) else {}
+    for row in details.get("rows", []):
+        where = f"line {row['line']}" if "line" in row else f"index {row.get('index')}"
+        err_console.print(f"  {where}, column {row['column']}: {row['value']!r}: {row['reason']}",
+                          highlight=False, markup=False)
+    if details.get("omitted"):
+        err_console.print(f"  ... and {details['omitted']} more", highlight=False)
+    fail(exc.message, hint=hint)
 
 
 def print_json(obj: Any) -> None:

@@ -59,20 +59,24 @@ def report(result, total_seconds: float) -> dict:
 
 
 def render(out: dict, console: Console) -> None:
+    columns = ("model", "persistence", "drift", "base_rate", "always_up", "ewma")
     table = Table(title=f"Backtest: {out['n_test']} test days {out['test_start']} .. {out['test_end']}")
     table.add_column("metric")
-    for name in ("model", "persistence", "drift", "always_up"):
+    for name in columns:
         table.add_column(name, justify="right")
     for metric in MODEL_METRICS:
         cells = []
-        for name in ("model", "persistence", "drift", "always_up"):
-            value = out[name].get(metric)
+        for name in columns:
+            value = (out.get(name) or {}).get(metric)
             cells.append("" if value is None else f"{value:.4f}")
         table.add_row(metric, *cells)
     console.print(table)
     verdict = "NO EDGE over the naive baselines" if out["no_edge"] else "edge over persistence and the base rate"
+    base = out.get("base_rate") or {}
     console.print(
-        f"skill_rmse {out['skill_rmse']:+.4f} | {verdict} | price field {out['price_field']} | "
+        f"skill_rmse {out['skill_rmse']:+.4f} | {verdict} | point forecast {out.get('point_forecast')} | "
+        f"base rate: always {base.get('direction')} (P(up) {base.get('prob_up') or 0:.3f}) | "
+        f"price field {out['price_field']} | widths in % of price | "
         f"train {out['train_seconds']:.2f}s, total {out['total_seconds']:.2f}s, "
         f"{out['windows_per_second']:,.0f} windows/s, best epoch {out['best_epoch']}/{out['epochs_run']}",
         highlight=False,

@@ -7,23 +7,12 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from service import forecasting, registry, series, training
-from service.cli.app import app, console, fail, settings_of
+from service.cli.app import app, console, fail, fail_with, runtime_of, settings_of
 from service.cli.forecast import render
-from service.cli.jobs import _train_one
-from service.cli.series import open_sessions
-from service.db import session_scope
-from service.uploads import parse_csv
+from service.cli.progress import train_here
+from service.errors import PricecastError
 
 SAMPLES = Path(__file__).resolve().parents[2] / "examples" / "data"
-
-
-def _needs_training(session, symbol: str) -> bool:
-    ticker = series.get_ticker(session, symbol=symbol)
-    active = registry.find_active(session, ticker_id=ticker.id)
-    last = series.list_series(session)
-    last_date = next(s.last_date for s in last if s.ticker == symbol)
-    return active is None or active.data_end != last_date
 
 
 @app.command()
@@ -34,40 +23,51 @@ def demo(
 ) -> None:
     """Load the sample series, train a model for each, and print their forecasts next to the baselines.
 
-    Example: pricecast demo --serve
+    The files go through the same ingest as an upload. Example: pricecast demo --serve
     """
+    from service.schemas import ForecastRequest
+    from service.tables import JobStatus
+    from service.tickers import normalise_ticker
+    from service.usecases import forecasts, ingest, registry, training
+
     settings = settings_of(ctx)
     files = sorted(data.glob("*.csv")) if data.is_dir() else []
     if not files:
         fail(f"no CSV files in {data}", hint="pass --data FOLDER with one CSV per ticker")
-    factory = open_sessions(settings)
+    rt = runtime_of(ctx)
     where = "embedded SQLite file " + settings.db_url.removeprefix("sqlite:///") if settings.is_embedded else "the configured database"
     console.print(f"[bold]pricecast demo[/] on {where}", highlight=False)
-    symbols = []
+    symbols, failed = [], False
     for path in files:
-        symbol = path.stem.upper()
-        upload = parse_csv(path.read_bytes(), max_rows=settings.max_upload_rows)[""]
-        with session_scope(factory) as session:
-            report = series.store_prices(session, symbol=symbol, upload=upload)
+        try:
+            symbol = normalise_ticker(path.stem)
+            report = ingest.upload_series(rt, symbol=symbol, kind="csv", body=path.read_bytes())
+        except PricecastError as exc:
+            fail_with(exc, hint=f"fix or remove {path}")
         console.print(f"loaded {symbol}: {report.rows_received} rows ({report.first_date} .. {report.last_date}), "
                       f"{report.rows_inserted} new", highlight=False)
         symbols.append(symbol)
+    todo = training.needing_training(rt, symbols=symbols)
     for symbol in symbols:
-        with session_scope(factory) as session:
-            if not _needs_training(session, symbol):
-                console.print(f"{symbol}: the active model already covers the latest data; not retraining",
-                              highlight=False)
-                continue
-            job, created = training.submit_training(session, settings=settings, symbol=symbol)
-            job_id = job.id
-        if created:
-            _train_one(settings, factory, job_id, symbol)
-    with session_scope(factory) as session:
-        results = forecasting.forecast_batch(session, settings=settings, caches=forecasting.Caches(settings),
-                                             symbols=symbols)
-        models = {s: registry.find_active(session, ticker_id=series.get_ticker(session, symbol=s).id) for s in symbols}
-    _baselines(models)
-    render([r for r in results.values() if isinstance(r, dict)])
+        if symbol not in todo:
+            console.print(f"{symbol}: the active model already covers the latest data; not retraining",
+                          highlight=False)
+            continue
+        # Not delivered: this process trains it. A job the ingest queued (PRICECAST_RETRAIN_AFTER) is run
+        # here too, unless a server's worker has claimed it already.
+        requested = training.request_training(rt, tickers=[symbol], deliver_jobs=False)
+        if requested.errors:
+            console.print(f"{symbol}: not trained: {requested.errors[0].message}", highlight=False, markup=False)
+            failed = True
+            continue
+        job = requested.jobs[0]
+        if job.status == JobStatus.QUEUED:
+            failed |= train_here(rt, job_id=job.id, symbol=symbol)["status"] != JobStatus.SUCCEEDED
+        else:
+            console.print(f"{symbol}: job {job.id} is already {job.status} elsewhere", highlight=False)
+    answer = forecasts.forecast(rt, ForecastRequest(tickers=symbols))
+    _baselines({s: _active(rt, registry, s) for s in symbols})
+    render(answer.data()["forecasts"])
     url = f"http://{settings.host}:{settings.port}"
     console.print(
         f"\nNext: {'the server is starting at ' + url if serve else 'start the server with `pricecast serve`, then open ' + url}\n"
@@ -79,6 +79,15 @@ def demo(
         from service.cli.server import serve as serve_command
 
         serve_command(ctx, host=None, port=None, no_worker=False)
+    elif failed or answer.errors:
+        raise typer.Exit(1)
+
+
+def _active(rt, registry, symbol: str):
+    from service.tables import ModelStatus
+
+    models = registry.read_models(rt, symbol=symbol).models
+    return next((m for m in models if m.status == ModelStatus.ACTIVE), None)
 
 
 def _baselines(models: dict) -> None:

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import httpx
 import typer
+from rich.markup import escape
 from rich.table import Table
 
-from service import forecasting
-from service.cli.app import app, console, fail, print_json, settings_of
-from service.cli.series import open_sessions
+from service.cli.app import app, console, err_console, fail, fail_with, print_json, runtime_of
 from service.errors import PricecastError
-from service.uploads import normalise_ticker
 
 
 def render(forecasts: list[dict]) -> None:
@@ -26,6 +23,19 @@ def render(forecasts: list[dict]) -> None:
     console.print(table)
 
 
+def _request(body: dict):
+    from pydantic import ValidationError
+
+    from service.schemas import ForecastRequest
+
+    try:
+        return ForecastRequest.model_validate(body)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        fail(f"{where}: {first['msg']}" if where else first["msg"], hint="pricecast forecast --help")
+
+
 @app.command()
 def forecast(
     ctx: typer.Context,
@@ -35,47 +45,49 @@ def forecast(
     levels: list[int] = typer.Option(None, "--level", help="interval level in percent (repeatable; default 80 and 95)"),
     json_out: bool = typer.Option(False, "--json", help="print JSON exactly as POST /forecast answers"),
 ) -> None:
-    """Forecast the next step for tickers, next to the naive baseline.
+    """Forecast the next step for tickers, next to the naive baseline. Exits 1 if any ticker failed.
 
     Example: pricecast forecast SPX MSFT    |    pricecast forecast SPX --url http://127.0.0.1:8000 --json
     """
     body: dict = {"tickers": tickers} if len(tickers) > 1 else {"ticker": tickers[0]}
-    if version:
+    if version is not None:
         body["model_version"] = version
     if levels:
         body["levels"] = levels
     if url:
-        try:
-            r = httpx.post(url.rstrip("/") + "/forecast", json=body, timeout=30)
-        except httpx.HTTPError as exc:
-            fail(f"cannot reach {url}: {exc}", hint="is `pricecast serve` running there?")
-        out = r.json()
-        if r.status_code != 200:
-            fail(out["error"]["message"], hint=f"request id {out.get('request_id')}")
+        out = _remote(url, body)
     else:
-        settings = settings_of(ctx)
+        from service.usecases import forecasts
+
         try:
-            symbols = [normalise_ticker(t) for t in tickers]
-            lv = forecasting.check_levels(levels or None)
-            with open_sessions(settings)() as session:
-                results = forecasting.forecast_batch(session, settings=settings, caches=forecasting.Caches(settings),
-                                                     symbols=symbols, version=version, levels=lv)
-                session.commit()
+            out = forecasts.forecast(runtime_of(ctx), _request(body)).data()
         except PricecastError as exc:
-            fail(exc.message)
-        errors = [{"ticker": s, "code": r.code, "message": r.message} for s, r in results.items()
-                  if isinstance(r, PricecastError)]
-        forecasts = [results[s] for s in symbols if not isinstance(results[s], PricecastError)]
-        out = {"forecasts": forecasts, "errors": errors}
-        if "ticker" in body:
-            if errors:
-                hint = {"not_found": f"pricecast import {symbols[0]} FILE.csv",
-                        "conflict": f"pricecast train {symbols[0]}"}.get(errors[0]["code"])
-                fail(errors[0]["message"], hint=hint)
-            out = forecasts[0]
+            hint = {"not_found": f"pricecast import {tickers[0].upper()} FILE.csv",
+                    "conflict": f"pricecast train {tickers[0].upper()}"}.get(exc.code)
+            fail_with(exc, hint=hint)
     if json_out:
         print_json(out)
-        return
-    render([out] if "ticker" in out else out["forecasts"])
-    for err in out.get("errors", []):
-        console.print(f"[red]{err['ticker']}[/]: {err['message']}", highlight=False)
+    else:
+        render([out] if "ticker" in out else out["forecasts"])
+    errors = out.get("errors", [])
+    for err in errors:  # with --json they are in the JSON too; stdout carries only the JSON
+        (err_console if json_out else console).print(f"[red]{escape(err['ticker'])}[/]: {escape(err['message'])}",
+                                                     highlight=False)
+    if errors:
+        raise typer.Exit(1)
+
+
+def _remote(url: str, body: dict) -> dict:
+    import httpx
+
+    try:
+        r = httpx.post(url.rstrip("/") + "/forecast", json=body, timeout=30)
+    except httpx.HTTPError as exc:
+        fail(f"cannot reach {url}: {exc}", hint="is `pricecast serve` running there?")
+    try:
+        out = r.json()
+    except ValueError:
+        fail(f"{url} answered {r.status_code} with a body that is not JSON", hint="is this a pricecast server?")
+    if r.status_code != 200:
+        fail(out["error"]["message"], hint=f"request id {out.get('request_id')}")
+    return out

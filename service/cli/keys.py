@@ -5,10 +5,7 @@ from __future__ import annotations
 import typer
 from rich.table import Table
 
-from service import keys
-from service.cli.app import app, console, fail, print_json, settings_of
-from service.cli.series import open_sessions
-from service.db import session_scope
+from service.cli.app import app, console, fail_with, print_json, runtime_of
 from service.errors import PricecastError
 
 keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
@@ -23,17 +20,18 @@ def create(ctx: typer.Context, name: str = typer.Option(..., help="who or what t
 
     Example: pricecast keys create --name dashboards --read-only
     """
+    from service.usecases import keys
+
     try:
-        with session_scope(open_sessions(settings_of(ctx))) as session:
-            row, secret = keys.create_key(session, name=name, read_only=read_only)
-            out = {"id": row.id, "name": row.name, "read_only": row.read_only, "key": secret}
+        info, secret = keys.new_key(runtime_of(ctx), name=name, read_only=read_only)
     except PricecastError as exc:
-        fail(exc.message)
+        fail_with(exc)
     if json_out:
-        print_json(out)
+        print_json({"id": info.id, "name": info.name, "read_only": info.read_only, "key": secret})
         return
-    console.print(f"key {out['id']} ({name}, {'read-only' if read_only else 'read-write'}):\n{secret}\n"
-                  "Store it now: it is not shown again. Send it as `Authorization: Bearer <key>`.", highlight=False)
+    console.print(f"key {info.id} ({info.name}, {'read-only' if read_only else 'read-write'}):\n{secret}\n"
+                  "Store it now: it is not shown again. Send it as `Authorization: Bearer <key>`.",
+                  highlight=False, markup=False)
 
 
 @keys_app.command("list")
@@ -42,16 +40,16 @@ def list_(ctx: typer.Context, json_out: bool = typer.Option(False, "--json", hel
 
     Example: pricecast keys list
     """
-    with session_scope(open_sessions(settings_of(ctx))) as session:
-        rows = [{"id": r.id, "name": r.name, "prefix": r.prefix, "read_only": r.read_only,
-                 "created_at": r.created_at, "revoked_at": r.revoked_at} for r in keys.list_keys(session)]
+    from service.usecases import keys
+
+    rows = keys.read_keys(runtime_of(ctx))
     if json_out:
-        print_json({"keys": rows})
+        print_json({"keys": [r.__dict__ for r in rows]})
         return
     table = Table("id", "name", "starts with", "access", "created", "revoked")
     for r in rows:
-        table.add_row(str(r["id"]), r["name"], r["prefix"] + "...", "read-only" if r["read_only"] else "read-write",
-                      f"{r['created_at']:%Y-%m-%d %H:%M}", f"{r['revoked_at']:%Y-%m-%d %H:%M}" if r["revoked_at"] else "")
+        table.add_row(str(r.id), r.name, r.prefix + "...", "read-only" if r.read_only else "read-write",
+                      f"{r.created_at:%Y-%m-%d %H:%M}", f"{r.revoked_at:%Y-%m-%d %H:%M}" if r.revoked_at else "")
     console.print(table)
 
 
@@ -61,9 +59,10 @@ def revoke(ctx: typer.Context, key_id: int = typer.Argument(..., help="the key's
 
     Example: pricecast keys revoke 3
     """
+    from service.usecases import keys
+
     try:
-        with session_scope(open_sessions(settings_of(ctx))) as session:
-            keys.revoke_key(session, key_id=key_id)
+        keys.revoke(runtime_of(ctx), key_id=key_id)
     except PricecastError as exc:
-        fail(exc.message, hint="pricecast keys list")
+        fail_with(exc, hint="pricecast keys list")
     console.print(f"key {key_id} revoked")

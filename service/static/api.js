@@ -64,6 +64,13 @@ export async function request(method, path, { json, body, headers = {}, signal }
 
 export const t = (ticker) => encodeURIComponent(ticker);
 
+let rulesPromise = null;
+/** The server's input rules (GET /config: ticker pattern, levels, training bounds), fetched once. */
+export function rules() {
+  rulesPromise ??= request("GET", "config").catch((error) => { rulesPromise = null; throw error; });
+  return rulesPromise;
+}
+
 export const api = {
   listSeries: () => request("GET", "series"),
   getSeries: (ticker, limit) => request("GET", `series/${t(ticker)}` + (limit ? `?limit=${limit}` : "")),

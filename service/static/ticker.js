@@ -171,23 +171,29 @@ function sameDecimals(values, suffix) {
 
 function metricsBlock(c) {
   const skill = c.skill_rmse;
+  // The base rate is the training part's majority class (always up or always down); versions
+  // trained before it existed compare with always-up.
+  const base = c.base_rate || { direction: "up", directional_accuracy: c.always_up.directional_accuracy };
+  const baseName = `always “${base.direction}” (the base rate)`;
   const verdict = c.no_edge
     ? h("p.verdict.noedge", { "data-testid": "verdict" }, h("strong", "No edge. "),
       `Over ${plural(c.n_test, "test day")} (${c.test_start} → ${c.test_end}) the model's RMSE was ${num(c.model.rmse)} ` +
       `against ${num(c.persistence.rmse)} for persistence (skill ${signedPct(skill)}), and it called the direction ` +
-      `right ${pct(c.model.directional_accuracy)} of the time against ${pct(c.always_up.directional_accuracy)} for ` +
-      `always saying “up” (noise band ±${pct(c.direction_noise_band)}). It does not beat “tomorrow = today”.`)
+      `right ${pct(c.model.directional_accuracy)} of the time against ${pct(base.directional_accuracy)} for ` +
+      `${baseName} (noise band ±${pct(c.direction_noise_band)}). It does not beat “tomorrow = today”.`)
     : h("p.verdict.edge", { "data-testid": "verdict" }, h("strong", "Beats persistence. "),
       `Over ${plural(c.n_test, "test day")} (${c.test_start} → ${c.test_end}) the model's RMSE was ${num(c.model.rmse)} ` +
       `against ${num(c.persistence.rmse)} for persistence (skill ${signedPct(skill)}); direction right ` +
-      `${pct(c.model.directional_accuracy)} vs ${pct(c.always_up.directional_accuracy)} always-up.`);
+      `${pct(c.model.directional_accuracy)} vs ${pct(base.directional_accuracy)} for ${baseName}.`);
   const rows = [
     ["RMSE", "rmse", null], ["MAE", "mae", null], ["MAPE", "mape", "%"],
     ["MASE", "mase", null], ["Direction right", "directional_accuracy", pct],
-    ["Brier score", "brier", null], ["80% band covered", "coverage_80", pct],
-    ["95% band covered", "coverage_95", pct],
+    ["Brier score of P(up)", "brier", null], ["80% band covered", "coverage_80", pct],
+    ["95% band covered", "coverage_95", pct], ["80% band width", "width_80", "%"],
+    ["95% band width", "width_95", "%"],
   ];
-  const cols = [["Model", c.model], ["Persistence", c.persistence], ["Drift", c.drift], ["Always up", c.always_up]];
+  const cols = [["Model", c.model], ["Persistence", c.persistence], ["Drift", c.drift],
+    [`Base rate (always ${base.direction})`, c.base_rate], ["Always up", c.always_up], ["EWMA band", c.ewma]];
   return [verdict,
     h("table.grid.metrics-table", { "data-testid": "metrics" },
       h("thead", h("tr", h("th", "Test days"), cols.map(([name]) => h("th.num", name)))),
@@ -195,13 +201,15 @@ function metricsBlock(c) {
         const vals = cols.map(([, o]) => o?.[key]);
         const fmt = typeof how === "function" ? (v) => how(v) : sameDecimals(vals, how || "");
         const finiteVals = vals.filter(Number.isFinite);
-        const best = finiteVals.length > 1 && !key.startsWith("coverage") && key !== "brier"
-          ? (LOWER.includes(key) ? Math.min : Math.max)(...finiteVals) : null;
+        const best = finiteVals.length > 1 && !key.startsWith("coverage")
+          ? (LOWER.includes(key) || key.startsWith("width") ? Math.min : Math.max)(...finiteVals) : null;
         return h("tr", { "data-metric": key }, h("th", label),
           vals.map((v, k) => h(`td.num${v === best ? ".best" : ""}${k === 0 ? ".model" : ""}`, fmt(v))));
       }))),
-    h("p.muted.small", "Lower is better for the errors; the bands should cover about 80% and 95% of days. " +
-      "Drift extends the average daily change; “always up” is the base rate of up days.")];
+    h("p.muted.small", "Lower is better for the errors and the Brier score; the bands should cover about 80% and " +
+      "95% of days, and among bands that do, narrower is better (width in % of the price). Drift extends the " +
+      "average daily change; the base rate always says the direction that was more common in training, with " +
+      "its up-rate as P(up); the EWMA band is RiskMetrics volatility (decay 0.94) with Gaussian quantiles.")];
 }
 
 function liveAccuracy(acc) {

@@ -1,6 +1,6 @@
 // The tickers list and the CSV upload box.
 
-import { api, ApiError } from "./api.js";
+import { api, ApiError, rules } from "./api.js";
 import { h, bytes, clear, int, price, signedPct, pct, plural } from "./dom.js";
 import { card, describe, edgeBadge, loading, trendMark } from "./ui.js";
 
@@ -64,11 +64,16 @@ function tickerTable(series, forecasts) {
     })));
 }
 
-const tickerFromName = (name) => name.replace(/\.[^.]*$/, "").toUpperCase().replace(/[^A-Z0-9.\-^=_]/g, "_").slice(0, 32);
+// The ticker rule comes from the server (GET /config), never from a copy here.
+function tickerFromName(name, rule) {
+  const stem = name.replace(/\.[^.]*$/, "").toUpperCase();
+  return rule ? stem.replace(new RegExp(`[^${rule.characters}]`, "g"), "_").slice(0, rule.max_length) : stem;
+}
 
 /** The upload form; `after` runs when an upload succeeds. */
 function uploadBox(after) {
-  const tickerInput = h("input#upload-ticker", { name: "ticker", required: true, placeholder: "e.g. IBM", maxlength: 32, spellcheck: "false", autocomplete: "off" });
+  const tickerInput = h("input#upload-ticker", { name: "ticker", required: true, placeholder: "e.g. IBM", spellcheck: "false", autocomplete: "off" });
+  const rule = rules().then((r) => { tickerInput.maxLength = r.ticker.max_length; return r.ticker; }).catch(() => null);
   const fileInput = h("input#upload-file", { type: "file", name: "file", accept: ".csv,text/csv", required: true });
   const mode = h("select#upload-mode", { name: "mode" },
     h("option", { value: "merge" }, "merge into the series"),
@@ -79,10 +84,10 @@ function uploadBox(after) {
     h("span.drop-title", "Choose a CSV file"), h("span.muted", " or drop it here"), fileInput);
   let autoTicker = true;
   tickerInput.addEventListener("input", () => { autoTicker = tickerInput.value === ""; });
-  const picked = () => {
+  const picked = async () => {
     const file = fileInput.files[0];
     drop.querySelector(".drop-title").textContent = file ? `${file.name} (${bytes(file.size)})` : "Choose a CSV file";
-    if (file && autoTicker) tickerInput.value = tickerFromName(file.name);
+    if (file && autoTicker) tickerInput.value = tickerFromName(file.name, await rule);
   };
   fileInput.addEventListener("change", picked);
   drop.addEventListener("dragover", (e) => { e.preventDefault(); drop.classList.add("over"); });
@@ -103,6 +108,12 @@ function uploadBox(after) {
     const file = fileInput.files[0];
     const ticker = tickerInput.value.trim();
     if (!file || !ticker) return;
+    const r = await rule;
+    if (r && !new RegExp(r.pattern).test(ticker)) {
+      clear(report, h("div.rejected", { "data-result": "rejected" },
+        h("p", h("strong", `${ticker} is not a ticker: `), `use ${r.description}.`)));
+      return;
+    }
     button.disabled = true;
     clear(report, loading(`Uploading ${file.name}…`));
     try {

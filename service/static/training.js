@@ -1,6 +1,6 @@
 // The training tab: start a job, follow its progress and loss curves live, cancel it.
 
-import { api, ApiError } from "./api.js";
+import { api, ApiError, rules } from "./api.js";
 import { Chart } from "./charts.js";
 import { h, clear, int, num, seconds, when } from "./dom.js";
 import { card, describe, loading, pill } from "./ui.js";
@@ -22,6 +22,15 @@ const LIVE = new Set(["queued", "running"]);
 export async function trainingTab(body, ticker, ctx) {
   const inputs = Object.fromEntries(PARAMS.map(([name, , step]) =>
     [name, h("input", { id: `param-${name}`, name, type: "number", step, min: "0", placeholder: "default" })]));
+  // Bounds and defaults are the server's (GET /config); the server checks them again anyway.
+  rules().then((r) => {
+    for (const [name, input] of Object.entries(inputs)) {
+      const bound = r.training[name];
+      if (!bound) continue;
+      Object.assign(input, { min: String(bound.min), max: String(bound.max) });
+      if (bound.default != null) input.placeholder = `default ${bound.default}`;
+    }
+  }).catch(() => {});
   const start = h("button.btn.primary", { type: "submit", "data-testid": "start-training" }, `Train ${ticker}`);
   const note = h("span.form-note", { "aria-live": "polite" });
   const form = h("form.train-form",

@@ -44,14 +44,20 @@ def test_single_forecast_has_every_field(api):
     assert set(f) == FIELDS
     assert f["ticker"] == "IBM" and f["as_of"] == "2013-02-28" and f["target_date"] == "2013-03-01"
     assert f["price_field"] == "adj_close" and f["trend"] in ("up", "down") and 0 < f["prob_up"] < 1
-    assert f["trend"] == ("up" if f["predicted_price"] > f["last_price"] else "down")
+    # the sign of the forecast; when it is persistence (no change), the base rate's direction
+    base = "up" if f["model"]["metrics"]["base_rate_direction"] == "up" else "down"
+    moved = f["predicted_price"] != f["last_price"]
+    assert f["trend"] == (("up" if f["predicted_price"] > f["last_price"] else "down") if moved else base)
     assert [i["level"] for i in f["intervals"]] == [80, 95]
     (lo80, hi80), (lo95, hi95) = [(i["low"], i["high"]) for i in f["intervals"]]
-    assert lo95 < lo80 < f["predicted_price"] < hi80 < hi95
+    assert lo95 < lo80 <= f["predicted_price"] <= hi80 < hi95
     m = f["model"]
     assert m["version"] == 1 and m["trained_at"].endswith("Z") and m["data_end"] == "2013-02-28"
-    assert set(m["metrics"]) == {"n_test", "rmse", "persistence_rmse", "skill_rmse", "directional_accuracy",
-                                 "base_rate", "coverage_80", "coverage_95"}
+    assert set(m["metrics"]) == {"n_test", "point_forecast", "rmse", "persistence_rmse", "skill_rmse",
+                                 "directional_accuracy", "base_rate", "base_rate_direction",
+                                 "always_up_directional_accuracy", "brier", "base_rate_brier", "coverage_80",
+                                 "coverage_95", "width_80", "width_95", "ewma_coverage_80", "ewma_coverage_95",
+                                 "ewma_width_80", "ewma_width_95"}
     assert isinstance(f["no_edge"], bool) and f["stale"] is False
 
 
@@ -76,6 +82,35 @@ def test_errors_for_single_requests(api):
     assert err["details"] == {"field": "prices", "needed": 9, "available": 1}
 
 
+@pytest.mark.parametrize("body, field, words", [
+    ({"ticker": "SPX", "levels": [100]}, "levels", "from 1 to 99"),
+    ({"ticker": "SPX", "levels": [True]}, "levels", "True is not allowed"),
+    ({"ticker": "SPX", "levels": [80.0]}, "levels", "80.0 is not allowed"),
+    ({"ticker": "SPX", "levels": list(range(1, 12))}, "levels", "11 levels given"),
+    ({"ticker": "a b"}, "ticker", "letters, digits and"),
+    ({"ticker": "SPX", "model_version": True}, "model_version", "integer"),
+    ({}, None, 'exactly one of "ticker"'),
+    ({"ticker": "SPX", "tickers": ["SPX"]}, None, 'exactly one of "ticker"'),
+    ({"tickers": ["SPX"], "prices": []}, None, '"prices" goes with one "ticker"'),
+])
+def test_one_error_per_mistake_in_words(api, body, field, words):
+    err = assert_error(api.post("/forecast", json=body), 422, "invalid_input")
+    assert len(err["details"]["fields"]) == 1, err
+    assert err["details"]["fields"][0]["field"] == field and words in err["message"], err
+    assert "ForecastMany" not in err["message"] and "[A-Za-z" not in err["message"]
+
+
+def test_the_answer_is_exactly_the_declared_schema(api):
+    api.train()
+    schema = api.get("/openapi.json").json()["components"]["schemas"]
+    one = api.post("/forecast", json={"ticker": "IBM"}).json()
+    assert set(one) == set(schema["ForecastRead"]["properties"]) == FIELDS
+    assert set(one["model"]) == set(schema["ForecastModelRead"]["properties"])
+    batch = api.post("/forecast", json={"tickers": ["IBM", "NOPE"]}).json()  # the cached answer, inside a batch
+    assert set(batch) == set(schema["BatchForecastRead"]["properties"]) and batch["forecasts"] == [one]
+    assert api.post("/forecast", json={"tickers": ["IBM"]}).json() == {"forecasts": [one], "errors": []}
+
+
 def test_batch_with_unknown_and_untrained_tickers(api):
     api.train()
     r = api.post("/forecast", json={"tickers": ["IBM", "NOPE", "FB", "a b"], "levels": [95, 50, 80]})
@@ -91,10 +126,11 @@ def test_model_version_and_cache_follow_activation(api):
     api.train(seed=3)
     latest = api.post("/forecast", json={"ticker": "IBM"}).json()
     assert latest["model"]["version"] == 2
-    assert api.post("/forecast", json={"ticker": "IBM", "model_version": 1}).json()["model"]["version"] == 1
+    first = api.post("/forecast", json={"ticker": "IBM", "model_version": 1}).json()
+    assert first["model"]["version"] == 1 and first["model"]["trained_at"] != latest["model"]["trained_at"]
     api.post("/series/IBM/models/1/activate")
     again = api.post("/forecast", json={"ticker": "IBM"}).json()
-    assert again["model"]["version"] == 1 and again["predicted_price"] != latest["predicted_price"]
+    assert again["model"] == first["model"]
 
 
 def test_inline_prices_are_used_and_not_stored(api):
@@ -144,7 +180,7 @@ def test_corrupt_checkpoint_is_refused_and_marked_broken(api):
     from service.registry import checkpoint_file, get_model
 
     with api.app.state.sessionmaker() as session:
-        path = checkpoint_file(api.settings, get_model(session, symbol="IBM", version=1))
+        path = checkpoint_file(api.settings, get_model(session, symbol="IBM", version=1).checkpoint_path)
     data = bytearray(path.read_bytes())
     data[-10] ^= 0xFF
     path.write_bytes(bytes(data))

@@ -8,7 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from service.api import create_app
-from service.training import run_training
+from service.training import PRIORITY_BULK, PRIORITY_SINGLE, run_training
 from tests.api.test_series_api import assert_error
 from tests.conftest import data_file
 
@@ -21,7 +21,8 @@ def api(settings) -> Iterator[TestClient]:
     app = create_app(s)
     with TestClient(app, raise_server_exceptions=False) as c:
         c.post("/series/IBM", content=data_file("IBM.csv").read_bytes(), headers={"content-type": "text/csv"})
-        c.post("/series/FB", content=data_file("FB.csv").read_bytes(), headers={"content-type": "text/csv"})
+        short = "\n".join(data_file("FB.csv").read_text().splitlines()[:81]) + "\n"  # 80 rows: under the 89 minimum
+        c.post("/series/FB", content=short.encode(), headers={"content-type": "text/csv"})
         c.run = lambda job_id: run_training(s, app.state.sessionmaker, job_id=job_id, worker_id="test")  # type: ignore[attr-defined]
         yield c
 
@@ -39,7 +40,7 @@ def test_train_returns_202_location_and_deduplicates(api):
 def test_train_errors(api):
     assert_error(api.post("/series/NOPE/train"), 404, "not_found")
     err = assert_error(api.post("/series/FB/train"), 422, "insufficient_data")
-    assert err["details"]["available"] == 196 and err["details"]["needed"] > 196
+    assert err["details"]["available"] == 80 and err["details"]["needed"] == 89
     err = assert_error(api.post("/series/IBM/train", json={"window": 2}), 422, "invalid_input")
     assert err["details"]["fields"][0]["field"] == "window"
     assert_error(api.post("/series/IBM/train", json={"colour": "red"}), 422, "invalid_input")
@@ -80,8 +81,9 @@ def test_bulk_train(api):
     body = r.json()
     assert [j["ticker"] for j in body["jobs"]] == ["IBM"]
     assert [(e["ticker"], e["code"]) for e in body["errors"]] == [("FB", "insufficient_data"), ("NOPE", "not_found")]
-    assert_error(api.post("/train", json={"tickers": ["IBM"], "all": True}), 422, "invalid_input")
-    assert_error(api.post("/train", json={}), 422, "invalid_input")
+    for bad in ({"tickers": ["IBM"], "all": True}, {}, {"all": False}, {"all": 1}, {"stale": "true"}):
+        err = assert_error(api.post("/train", json=bad), 422, "invalid_input")
+        assert len(err["details"]["fields"]) == 1 and "TrainTickers" not in err["message"], err
     assert api.post("/train", json={"all": True}).json()["jobs"][0]["id"] == body["jobs"][0]["id"]
     assert api.post("/train", json={"stale": True}).json() == {"jobs": [], "errors": []}
 
@@ -100,3 +102,59 @@ def test_upload_past_retrain_after_queues_a_job(settings):
         r = c.post("/series/IBM", content="\n".join(lines[:1] + lines[-1:]) + "\n", headers={"content-type": "text/csv"})
         assert any("queued retraining job" in w for w in r.json()["warnings"])
         assert c.get("/jobs", params={"status": "queued"}).json()["jobs"][0]["ticker"] == "IBM"
+
+
+def test_one_priority_rule_for_every_way_a_job_is_asked_for(api):
+    single = api.post("/series/IBM/train", json=TINY).json()
+    api.post(f"/jobs/{single['id']}/cancel")
+    named = api.post("/train", json={"tickers": ["ibm"], "params": TINY}).json()["jobs"][0]
+    api.post(f"/jobs/{named['id']}/cancel")
+    bulk = api.post("/train", json={"tickers": ["IBM", "FB"], "params": TINY}).json()["jobs"][0]
+    with api.app.state.sessionmaker() as s:
+        from service.tables import TrainingJob
+
+        priorities = {j.id: j.priority for j in s.query(TrainingJob)}
+    assert priorities[single["id"]] == priorities[named["id"]] == PRIORITY_SINGLE
+    assert priorities[bulk["id"]] == PRIORITY_BULK
+
+
+def test_stale_train_request_uses_the_forecasts_meaning_of_stale(settings):
+    s = settings.model_copy(update={"embedded_worker": False, "stale_after": 2})
+    app = create_app(s)
+    lines = data_file("IBM.csv").read_text().splitlines()
+    with TestClient(app) as c:
+        c.post("/series/IBM", content="\n".join(lines[:-2]) + "\n", headers={"content-type": "text/csv"})
+        job = c.post("/series/IBM/train", json=TINY).json()
+        assert run_training(s, app.state.sessionmaker, job_id=job["id"], worker_id="test") == "succeeded"
+        c.post("/series/IBM", content="\n".join(lines[:1] + lines[-2:-1]) + "\n", headers={"content-type": "text/csv"})
+        assert c.post("/forecast", json={"ticker": "IBM"}).json()["stale"] is False
+        assert c.post("/train", json={"stale": True}).json()["jobs"] == []
+        c.post("/series/IBM", content="\n".join(lines[:1] + lines[-1:]) + "\n", headers={"content-type": "text/csv"})
+        assert c.post("/forecast", json={"ticker": "IBM"}).json()["stale"] is True
+        assert [j["ticker"] for j in c.post("/train", json={"stale": True}).json()["jobs"]] == ["IBM"]
+
+
+def test_a_job_the_queue_refuses_is_failed_with_the_reason(settings):
+    # A Redis queue nobody listens on: the real client, really refused.
+    s = settings.model_copy(update={"embedded_worker": False, "queue_url": "redis://127.0.0.1:1/0", "retrain_after": 1})
+    app = create_app(s)
+    lines = data_file("IBM.csv").read_text().splitlines()
+    with TestClient(app, raise_server_exceptions=False) as c:
+        c.post("/series/IBM", content="\n".join(lines[:-1]) + "\n", headers={"content-type": "text/csv"})
+        err = assert_error(c.post("/series/IBM/train", json=TINY), 503, "unavailable")
+        assert "job queue" in err["message"]
+        job = c.get("/jobs").json()["jobs"][0]
+        assert job["status"] == "failed" and job["error"].startswith("could not reach the job queue")
+        bulk = assert_error(c.post("/train", json={"all": True, "params": TINY}), 503, "unavailable")
+        assert "job queue" in bulk["message"]
+        assert [j["status"] for j in c.get("/jobs").json()["jobs"]] == ["failed", "failed"]
+        # an upload that triggers a retrain keeps its prices; the retrain fails with the reason
+        with app.state.sessionmaker() as session:
+            from service.tables import JobStatus, TrainingJob
+
+            session.query(TrainingJob).filter(TrainingJob.id == job["id"]).update({"status": JobStatus.QUEUED})
+            session.commit()
+        assert run_training(s, app.state.sessionmaker, job_id=job["id"], worker_id="test") == "succeeded"
+        r = c.post("/series/IBM", content="\n".join(lines[:1] + lines[-1:]) + "\n", headers={"content-type": "text/csv"})
+        assert r.status_code == 200 and r.json()["rows_inserted"] == 1
+        assert any("retraining job failed: could not reach the job queue" in w for w in r.json()["warnings"])

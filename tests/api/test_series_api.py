@@ -161,3 +161,32 @@ def test_embedded_default_migrates_itself(tmp_path):
     from service import migrate
 
     assert migrate.current_revision(make_engine(s.db_url)) == migrate.head_revision(s)
+
+
+@pytest.mark.parametrize("content_type", ["image/png", "application/x-www-form-urlencoded", "application/xml"])
+def test_a_body_that_is_not_csv_json_or_multipart_is_415(client, content_type):
+    err = assert_error(client.post("/series/X", content=b"date,close\n2024-01-02,1\n",
+                                   headers={"content-type": content_type}), 415, "unsupported_media_type")
+    assert content_type in err["message"] and "text/csv" in err["message"]
+    assert_error(client.get("/series/X"), 404, "not_found")  # nothing stored
+    assert_error(client.post("/series", content=b"ticker,date,close\nA,2024-01-02,1\n",
+                             headers={"content-type": content_type}), 415, "unsupported_media_type")
+
+
+@pytest.mark.parametrize("headers", [{"content-type": "text/csv; charset=utf-8"}, {"content-type": "text/plain"},
+                                     {"content-type": "application/csv"}, {}])
+def test_csv_text_plain_and_no_content_type_are_csv(client, headers):
+    r = client.post("/series/X", content=b"date,close\n2024-01-02,1\n", headers=headers)
+    assert r.status_code == 200, r.text
+    assert r.json()["rows_inserted"] == 1
+
+
+def test_bulk_import_refuses_json_with_415(client):
+    err = assert_error(client.post("/series", json={"points": []}), 415, "unsupported_media_type")
+    assert "ticker column" in err["message"]
+
+
+def test_a_bad_path_ticker_gets_the_rule_in_words_not_the_regex(client):
+    err = assert_error(client.get("/series/a b"), 422, "invalid_input")
+    assert "letters, digits and" in err["message"] and "BRK.B" in err["message"]
+    assert "[A-Za-z" not in err["message"] and len(err["details"]["fields"]) == 1

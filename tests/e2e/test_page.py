@@ -162,7 +162,8 @@ def test_upload_train_watch_forecast_and_activate(server, browser, api):
 
     # A bad file: rejected whole, every bad row on its own line, nothing stored.
     page.set_input_files("#upload-file", files=[{"name": "bad.csv", "mimeType": "text/csv", "buffer": BAD_CSV}])
-    assert page.input_value("#upload-ticker") == "BAD"  # taken from the file name
+    # taken from the file name, with the server's ticker rule (GET /config)
+    page.wait_for_function("document.querySelector('#upload-ticker').value === 'BAD'")
     page.click("form.upload button[type=submit]")
     page.wait_for_selector("[data-result=rejected]")
     rows = page.locator("[data-testid=upload-problems] tbody tr").all_inner_texts()
@@ -175,7 +176,7 @@ def test_upload_train_watch_forecast_and_activate(server, browser, api):
     # A good one: the report, then the ticker in the list.
     ibm = data_file("IBM.csv")
     page.set_input_files("#upload-file", str(ibm))
-    assert page.input_value("#upload-ticker") == "IBM"
+    page.wait_for_function("document.querySelector('#upload-ticker').value === 'IBM'")
     page.click("form.upload button[type=submit]")
     page.wait_for_selector("[data-result=accepted]")
     n_rows = len(ibm.read_text().strip().splitlines()) - 1
@@ -236,7 +237,10 @@ def test_upload_train_watch_forecast_and_activate(server, browser, api):
     assert page.text_content("[data-testid=price-chart] .forecast-date") == forecast["target_date"]
     shown = page.inner_text("[data-testid=predicted-price]").split()[0].replace(",", "")
     assert float(shown) == pytest.approx(forecast["predicted_price"], abs=0.006)
-    assert page.locator("[data-testid=metrics] tr[data-metric=rmse] td").count() == 4  # model and baselines
+    # model, persistence, drift, base rate, always up, EWMA band; widths next to the EWMA band's
+    assert page.locator("[data-testid=metrics] tr[data-metric=rmse] td").count() == 6
+    width = page.locator("[data-testid=metrics] tr[data-metric=width_80] td").all_inner_texts()
+    assert width[0].endswith("%") and width[5].endswith("%") and width[1] == "—"
     assert page.locator("[data-testid=backtest-chart] path.series").count() == 3  # actual, model, persistence
     verdict = page.inner_text("[data-testid=verdict]")
     assert ("No edge" in verdict) == forecast["no_edge"]

@@ -1,17 +1,23 @@
+import hashlib
 import json
 import struct
+from pathlib import Path
 
+import numpy as np
 import pytest
 
 from models import checkpoints
 from models.errors import CheckpointError
 from models.predict import Predictor
+from tests.models.synthetic import ar1_prices
+
+DATA = Path(__file__).parent / "data"
 
 
 def test_round_trip_gives_the_same_forecasts(tiny_result, tiny_prices, tmp_path):
     path = tmp_path / "m.safetensors"
     sha = checkpoints.save(path, tiny_result)
-    assert sha == checkpoints.file_sha256(path)
+    assert sha == hashlib.sha256(path.read_bytes()).hexdigest()
     assert [p.name for p in tmp_path.iterdir()] == ["m.safetensors"]  # no temp file left
     loaded = checkpoints.load(path, expected_sha256=sha)
     original = Predictor.from_result(tiny_result)
@@ -25,9 +31,29 @@ def test_metadata_describes_the_model(tiny_result, tmp_path):
     path = tmp_path / "m.safetensors"
     checkpoints.save(path, tiny_result)
     meta = checkpoints.read_metadata(path.read_bytes())
-    assert meta["format_version"] == 1 and meta["data_sha256"] == tiny_result.data_sha256
+    assert meta["format_version"] == 2 and meta["data_sha256"] == tiny_result.data_sha256
     assert {"torch", "numpy", "safetensors"} <= set(meta["versions"])
-    assert meta["scaler"]["scale"] == tiny_result.scaler.scale and len(meta["weights_sha256"]) == 64
+    assert meta["volatility"]["init_var"] == tiny_result.vol.init_var and len(meta["weights_sha256"]) == 64
+    assert meta["point"]["choice"] == tiny_result.rule.choice and meta["calibration"]["p0"] == tiny_result.calibration.p0
+
+
+def test_reads_format_1_files_and_forecasts_as_they_did():
+    """A deployed registry holds format-1 checkpoints: they load and give the numbers they gave."""
+    expected = json.loads((DATA / "format1.json").read_text())
+    path = DATA / "format1.safetensors"
+    predictor = checkpoints.load(path, expected_sha256=expected["sha256"])
+    prices = ar1_prices(expected["n"], seed=expected["prices_seed"])
+    assert predictor.history == predictor.window + 1 == 9
+    pred = predictor.predict(prices, levels=(80, 95))
+    want = expected["predict"]
+    assert pred.last_price == want["last_price"] and pred.trend == want["trend"]
+    assert pred.predicted_price == pytest.approx(want["predicted_price"], rel=1e-9)
+    assert pred.prob_up == want["prob_up"]
+    for (lv, lo, hi), (wlv, wlo, whi) in zip(pred.intervals, want["intervals"]):
+        assert lv == wlv and lo == pytest.approx(wlo, rel=1e-9) and hi == pytest.approx(whi, rel=1e-9)
+    f = predictor.forecast(prices, np.arange(380, 400), levels=(80,))
+    for key in ("predicted", "low_80", "high_80"):
+        np.testing.assert_allclose(f[key], expected["forecast_380_400"][key], rtol=1e-9)
 
 
 def test_refuses_a_wrong_expected_hash(tiny_result, tmp_path):

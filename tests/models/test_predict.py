@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 
 from models.errors import ConfigError, InsufficientData
@@ -12,9 +13,13 @@ def test_predict_shape_and_consistency_with_the_backtest(tiny_result, tiny_price
     pred = predictor.predict(tiny_prices[:390], levels=(95, 50, 80))
     assert isinstance(pred, Prediction) and pred.last_price == tiny_prices[389]
     row = tiny_result.backtest[390 - 320]
-    assert pred.predicted_price == pytest.approx(row["predicted"], rel=1e-12)
+    # The net runs in float32, and one window vs a batch may take different kernels: agreement is
+    # to float32 precision of the net's output, i.e. about 1e-7 of a daily volatility in price.
+    sigma = predictor.forecast(tiny_prices, np.array([390]))["sigma"][0]
+    assert pred.predicted_price == pytest.approx(row["predicted"], abs=1e-6 * sigma * pred.last_price)
     assert pred.predicted_return == pytest.approx(pred.predicted_price / pred.last_price - 1)
-    assert pred.trend == ("up" if pred.predicted_price > pred.last_price else "down")
+    mu = np.log(pred.predicted_price / pred.last_price)
+    assert pred.trend == ("up" if mu > 0 or (mu == 0 and predictor.calibration.p0 >= 0.5) else "down")
     assert [lv for lv, _, _ in pred.intervals] == [50, 80, 95]
     lows = [lo for _, lo, _ in pred.intervals]
     highs = [hi for _, _, hi in pred.intervals]
@@ -22,9 +27,12 @@ def test_predict_shape_and_consistency_with_the_backtest(tiny_result, tiny_price
     assert 0 < pred.prob_up < 1
 
 
-def test_predict_only_needs_the_last_window_plus_one(tiny_result, tiny_prices):
+def test_predict_reads_history_prices_and_degrades_to_window_plus_one(tiny_result, tiny_prices):
     predictor = Predictor.from_result(tiny_result)
-    assert predictor.predict(tiny_prices) == predictor.predict(tiny_prices[-9:])
+    assert predictor.history == 150  # the volatility filter's 149 returns (decay 0.94) + 1
+    assert predictor.predict(tiny_prices) == predictor.predict(tiny_prices[-150:])
+    short = predictor.predict(tiny_prices[-9:])  # fewer: the filter starts from the training variance
+    assert short.last_price == tiny_prices[-1] and 0 < short.prob_up < 1
     with pytest.raises(InsufficientData) as info:
         predictor.predict(tiny_prices[-8:])
     assert (info.value.needed, info.value.available) == (9, 8)

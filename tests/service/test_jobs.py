@@ -33,7 +33,7 @@ def test_single_ticker_jobs_are_delivered_before_bulk_ones(tmp_path):
 
 def test_messages_are_json_and_a_pickle_is_refused(tmp_path):
     queue = JobQueue(Settings(data_dir=tmp_path))
-    queue.enqueue(7)
+    queue.enqueue(7, priority=PRIORITY_BULK)
     raw = queue.huey.storage.dequeue()
     assert raw.startswith(b'{"message": {') and b'"args": [7]' in raw
     import pickle

@@ -1,0 +1,96 @@
+"""Forecasts as domain functions: the levels rule, batches, recorded forecasts, broken checkpoints."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from sqlalchemy import select
+
+from service import forecasting
+from service.errors import Conflict, InsufficientData, InvalidInput, NotFound
+from service.registry import checkpoint_file, find_active
+from service.series import get_ticker
+from service.tables import ForecastRecord, ModelStatus, ModelVersion
+from tests.factories import make_series, make_upload, train_model
+
+
+@pytest.mark.parametrize("levels, expected", [(None, (80, 95)), ([95, 50, 95], (50, 95)), ((1, 99), (1, 99))])
+def test_levels_are_checked_and_normalised(levels, expected):
+    assert forecasting.check_levels(levels) == expected
+
+
+@pytest.mark.parametrize("levels", [[], [0], [100], [True], [80.0], ["80"], list(range(1, 12)), 80])
+def test_bad_levels_name_the_rule(levels):
+    with pytest.raises(InvalidInput) as info:
+        forecasting.check_levels(levels)
+    assert forecasting.LEVELS_RULE in info.value.message
+
+
+def test_next_weekday():
+    assert forecasting.next_weekday(date(2024, 1, 5)) == date(2024, 1, 8)  # Friday -> Monday
+    assert forecasting.next_weekday(date(2024, 1, 8)) == date(2024, 1, 9)
+
+
+@pytest.fixture
+def trained(factory, settings):
+    with factory() as s:
+        make_series(s, symbol="A", n=400)
+        make_series(s, symbol="UNTRAINED", n=400)
+    train_model(factory, settings, symbol="A")
+    return factory
+
+
+def test_a_batch_shares_work_records_each_served_forecast_once_and_names_each_problem(trained, settings):
+    caches = forecasting.Caches(settings)
+    with trained() as s:
+        out = forecasting.forecast_batch(s, settings=settings, caches=caches, symbols=["A", "UNTRAINED", "NOPE"],
+                                         levels=(50, 90))
+        s.commit()
+        f = out["A"]
+        assert isinstance(f, forecasting.Forecast) and [i.level for i in f.intervals] == [50, 90]
+        assert f.ticker_id == get_ticker(s, symbol="A").id and f.revision == get_ticker(s, symbol="A").revision
+        assert f.stale is False and f.model.version == 1 and f.target_date > f.as_of
+        assert isinstance(out["UNTRAINED"], Conflict) and isinstance(out["NOPE"], NotFound)
+        forecasting.forecast_batch(s, settings=settings, caches=caches, symbols=["A"])
+        s.commit()
+        assert len(s.scalars(select(ForecastRecord)).all()) == 1
+        assert forecasting.revision_stamps(s.get_bind(), ["A", "NOPE"]) == {"A": (f.ticker_id, f.revision)}
+
+
+def test_stale_follows_stale_after(trained, settings):
+    from service.series import store_prices
+
+    with trained() as s:
+        store_prices(s, symbol="A", upload=make_upload(n=403))
+        s.commit()
+        caches = forecasting.Caches(settings)
+        stale = settings.model_copy(update={"stale_after": 3})
+        assert forecasting.forecast_batch(s, settings=stale, caches=caches, symbols=["A"])["A"].stale is True
+        fresh = settings.model_copy(update={"stale_after": 4})
+        assert forecasting.forecast_batch(s, settings=fresh, caches=caches, symbols=["A"])["A"].stale is False
+
+
+def test_a_corrupt_checkpoint_is_marked_broken_even_though_the_request_fails(trained, settings):
+    with trained() as s:
+        model = find_active(s, ticker_id=get_ticker(s, symbol="A").id)
+        path = checkpoint_file(settings, model.checkpoint_path)
+        path.write_bytes(path.read_bytes()[:-10] + b"0123456789")
+        revision = get_ticker(s, symbol="A").revision
+        out = forecasting.forecast_batch(s, settings=settings, caches=forecasting.Caches(settings), symbols=["A"])
+        assert isinstance(out["A"], Conflict) and "marked broken" in out["A"].message
+        s.rollback()
+        s.expire_all()
+        assert s.get(ModelVersion, model.id).status == ModelStatus.BROKEN
+        assert get_ticker(s, symbol="A").revision == revision + 1
+
+
+def test_inline_prices(trained, settings):
+    upload = make_upload(n=8)
+    with trained() as s:
+        with pytest.raises(InsufficientData, match="window\\+1=9"):
+            forecasting.forecast_inline(s, settings=settings, caches=forecasting.Caches(settings), symbol="A",
+                                        upload=upload)
+        f = forecasting.forecast_inline(s, settings=settings, caches=forecasting.Caches(settings), symbol="A",
+                                        upload=make_upload(n=9))
+        assert f.as_of == make_upload(n=9).dates[-1] and f.price_field == "close"
