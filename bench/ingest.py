@@ -1,9 +1,14 @@
-"""Upload speed: HTTP upload of MSFT.csv (7,983 rows) vs the same rows written straight through the driver.
+"""Upload speed: HTTP upload of MSFT.csv (7,983 rows) vs the same rows written straight into the database.
 
-The floor uses the statement the service runs (INSERT INTO price_point ... executemany) on a raw
-DB-API connection, with no parsing, validation or HTTP. Goal: HTTP upload >= 0.5x the floor.
+Floors, on a raw DB-API connection to the same database, with no parsing, validation or HTTP, the
+rows prepared before the clock starts:
+  SQLite    the plain `INSERT INTO price_point ... executemany` (the goal's floor), and the same
+            with the service's connection settings (foreign keys on)
+  Postgres  a binary `COPY price_point FROM STDIN` (the goal's floor), and the executemany INSERT
+Goal: HTTP upload >= 0.5x the floor. Each round runs one upload and one floor write back to back
+(alternating, so load on a shared machine hits both alike); medians are reported.
 
-    .venv/bin/python bench/ingest.py [--repeat 5] [--postgres URL]
+    .venv/bin/python bench/ingest.py [--repeat 7] [--postgres URL]
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import argparse
 import csv
 import sqlite3
 import statistics
+import struct
 import tempfile
 import time
 from datetime import date
@@ -32,76 +38,122 @@ def read_rows(path: Path) -> list[tuple]:
                  num(r["adj_close"]), num(r["volume"], int)) for r in csv.DictReader(f)]
 
 
-def http_upload(url: str, body: bytes, repeat: int) -> list[float]:
-    times = []
-    with httpx.Client(base_url=url, timeout=120) as client:
-        for _ in range(repeat):
-            client.delete("/series/BENCH")
-            t = time.perf_counter()
-            r = client.post("/series/BENCH", content=body, headers={"content-type": "text/csv"})
-            times.append(time.perf_counter() - t)
-            assert r.status_code == 200 and r.json()["rows_inserted"] > 0, r.text
-    return times
+class Uploader:
+    def __init__(self, url: str, body: bytes) -> None:
+        self.client = httpx.Client(base_url=url, timeout=120)
+        self.body = body
 
-
-def floor_sqlite(db: Path, rows: list[tuple], repeat: int) -> list[float]:
-    conn = sqlite3.connect(db)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=NORMAL")
-    sql = f"INSERT INTO price_point ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
-    times = []
-    for i in range(repeat):
-        tid = 10_000 + i
-        conn.execute("INSERT INTO ticker (id, symbol, revision, created_at, updated_at) VALUES (?, ?, 0, '2026-01-01', '2026-01-01')",
-                     (tid, f"FLOOR{i}"))
-        conn.commit()
-        params = [(tid, d.isoformat(), *rest) for d, *rest in rows]
+    def __call__(self) -> float:
+        self.client.delete("/series/BENCH")
         t = time.perf_counter()
-        conn.executemany(sql, params)
-        conn.commit()
-        times.append(time.perf_counter() - t)
-    conn.close()
-    return times
+        r = self.client.post("/series/BENCH", content=self.body, headers={"content-type": "text/csv"})
+        elapsed = time.perf_counter() - t
+        assert r.status_code == 200 and r.json()["rows_inserted"] > 0, r.text
+        return elapsed
 
 
-def floor_postgres(url: str, rows: list[tuple], repeat: int) -> list[float]:
-    import psycopg
+class SqliteFloor:
+    def __init__(self, db: Path, rows: list[tuple], *, foreign_keys: bool) -> None:
+        self.conn = sqlite3.connect(db)
+        self.conn.execute("PRAGMA journal_mode=WAL")
+        self.conn.execute("PRAGMA synchronous=NORMAL")
+        self.conn.execute("PRAGMA busy_timeout=30000")
+        self.conn.execute(f"PRAGMA foreign_keys={'ON' if foreign_keys else 'OFF'}")
+        self.rows, self.n = rows, 0
+        self.sql = f"INSERT INTO price_point ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
+        self.tag = "FK" if foreign_keys else "FLOOR"
 
-    conninfo = url.replace("postgresql+psycopg://", "postgresql://")
-    times = []
-    with psycopg.connect(conninfo) as conn:
-        sql = f"INSERT INTO price_point ({', '.join(COLUMNS)}) VALUES ({', '.join(['%s'] * len(COLUMNS))})"
-        for i in range(repeat):
-            with conn.cursor() as cur:
-                cur.execute("INSERT INTO ticker (symbol, revision, created_at, updated_at) VALUES (%s, 0, now(), now()) RETURNING id",
-                            (f"FLOOR{i}",))
-                tid = cur.fetchone()[0]
-            conn.commit()
-            params = [(tid, *r) for r in rows]
+    def __call__(self) -> float:
+        self.n += 1
+        tid = self.conn.execute("INSERT INTO ticker (symbol, revision, created_at, updated_at) "
+                                "VALUES (?, 0, '2026-01-01', '2026-01-01')", (f"{self.tag}{self.n}",)).lastrowid
+        self.conn.commit()
+        params = [(tid, d.isoformat(), *rest) for d, *rest in self.rows]
+        t = time.perf_counter()
+        self.conn.executemany(self.sql, params)
+        self.conn.commit()
+        return time.perf_counter() - t
+
+
+def copy_payload(ticker_id: int, rows: list[tuple]) -> bytes:
+    """PostgreSQL binary COPY data for the rows (NULL where a value is missing)."""
+    out = [b"PGCOPY\n\xff\r\n\x00", struct.pack(">ii", 0, 0)]
+    epoch = date(2000, 1, 1).toordinal()
+    for d, *values in rows:
+        out.append(struct.pack(">hiiii", 8, 4, ticker_id, 4, d.toordinal() - epoch))
+        for i, v in enumerate(values):
+            if v is None:
+                out.append(struct.pack(">i", -1))
+            else:
+                out.append(struct.pack(">iq" if i == 5 else ">id", 8, v))
+    out.append(struct.pack(">h", -1))
+    return b"".join(out)
+
+
+class PostgresFloor:
+    def __init__(self, url: str, rows: list[tuple], *, copy: bool) -> None:
+        import psycopg
+
+        self.conn = psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://"))
+        self.rows, self.copy, self.n = rows, copy, 0
+
+    def __call__(self) -> float:
+        self.n += 1
+        with self.conn.cursor() as cur:
+            cur.execute("INSERT INTO ticker (symbol, revision, created_at, updated_at) VALUES (%s, 0, now(), now()) "
+                        "RETURNING id", (f"{'COPY' if self.copy else 'MANY'}{self.n}",))
+            tid = cur.fetchone()[0]
+        self.conn.commit()
+        if self.copy:
+            payload = copy_payload(tid, self.rows)
             t = time.perf_counter()
-            with conn.cursor() as cur:
+            with self.conn.cursor() as cur, cur.copy(f"COPY price_point ({', '.join(COLUMNS)}) FROM STDIN (FORMAT BINARY)") as cp:
+                cp.write(payload)
+        else:
+            params = [(tid, *r) for r in self.rows]
+            sql = f"INSERT INTO price_point ({', '.join(COLUMNS)}) VALUES ({', '.join(['%s'] * len(COLUMNS))})"
+            t = time.perf_counter()
+            with self.conn.cursor() as cur:
                 cur.executemany(sql, params)
-            conn.commit()
-            times.append(time.perf_counter() - t)
+        self.conn.commit()
+        return time.perf_counter() - t
+
+
+def rounds(repeat: int, **runs) -> dict[str, list[float]]:
+    """Run each callable once per round, in turn; the first round warms caches and is dropped."""
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    for i in range(repeat + 1):
+        for name, run in runs.items():
+            elapsed = run()
+            if i:
+                times[name].append(elapsed)
     return times
 
 
-def report(name: str, n: int, http: list[float], floor: list[float]) -> None:
-    h, f = statistics.median(http), statistics.median(floor)
-    print(f"{name:9s} http upload {n / h:10,.0f} rows/s ({h * 1000:7.1f} ms)   "
-          f"driver floor {n / f:10,.0f} rows/s ({f * 1000:7.1f} ms)   ratio {f / h:.2f}x (goal >= 0.50x)   "
-          f"http slowest {max(http) * 1000:.0f} ms")
+def line(name: str, n: int, times: list[float]) -> str:
+    m = statistics.median(times)
+    return f"{name:26s} {n / m:10,.0f} rows/s ({m * 1000:7.1f} ms, slowest {max(times) * 1000:6.1f} ms)"
 
 
-def breakdown(folder: Path, body: bytes, repeat: int) -> None:
-    """Where an upload's time goes, in-process on SQLite: parse + validate, store, commit."""
+def report(backend: str, n: int, times: dict[str, list[float]], floor: str) -> None:
+    print(f"{backend}:")
+    for name, t in times.items():
+        print("  " + line(name, n, t))
+    http, goal = statistics.median(times["http upload"]), statistics.median(times[floor])
+    others = ", ".join(f"{goal_name}: {statistics.median(t) / http:.2f}x" for goal_name, t in times.items()
+                       if goal_name not in ("http upload", floor))
+    print(f"  ratio vs {floor}: {goal / http:.2f}x (goal >= 0.50x)" + (f"   [vs {others}]" if others else ""))
+
+
+def breakdown(settings_kwargs: dict, body: bytes, repeat: int, label: str) -> None:
+    """Where an upload's time goes, in-process: parse + validate, store_uploads, commit."""
     from service import migrate
     from service.db import make_engine, make_sessionmaker
-    from service.series import store_prices
+    from service.series import store_uploads
     from service.settings import Settings
     from service.uploads import parse_csv
 
-    settings = Settings(data_dir=folder)
+    settings = Settings(**settings_kwargs)
     migrate.upgrade(settings)
     engine = make_engine(settings.db_url)
     parse, store, commit = [], [], []
@@ -110,7 +162,7 @@ def breakdown(folder: Path, body: bytes, repeat: int) -> None:
         upload = parse_csv(body, max_rows=10**6)[""]
         t1 = time.perf_counter()
         with make_sessionmaker(engine)() as session:
-            store_prices(session, symbol=f"T{i}", upload=upload)
+            store_uploads(session, uploads={f"T{i}": upload}, mode="merge")
             t2 = time.perf_counter()
             session.commit()
             t3 = time.perf_counter()
@@ -120,30 +172,37 @@ def breakdown(folder: Path, body: bytes, repeat: int) -> None:
             commit.append(t3 - t2)
     engine.dispose()
     ms = lambda xs: statistics.median(xs) * 1000  # noqa: E731
-    print(f"in-process (SQLite): parse+validate {ms(parse):.1f} ms, store_prices {ms(store):.1f} ms, "
+    print(f"  in-process ({label}): parse+validate {ms(parse):.1f} ms, store_uploads {ms(store):.1f} ms, "
           f"commit {ms(commit):.1f} ms")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--postgres", default="postgresql+psycopg://postgres@127.0.0.1:5432/test",
                         help="admin URL; a throwaway database is created on it ('' to skip)")
     args = parser.parse_args()
     path = data_path("MSFT.csv")
     body, rows = path.read_bytes(), read_rows(path)
-    print(f"{path.name}: {len(rows)} rows, {len(body):,} bytes; median of {args.repeat} runs each")
+    n = len(rows)
+    print(f"{path.name}: {n} rows, {len(body):,} bytes; median of {args.repeat} rounds")
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         with Server(tmp / "sqlite.log", data_dir=str(tmp / "var")) as server:
-            http = http_upload(server.url, body, args.repeat)
-        report("sqlite", len(rows), http, floor_sqlite(tmp / "var" / "pricecast.db", rows, args.repeat))
-        breakdown(tmp / "breakdown", body, args.repeat)
+            db = tmp / "var" / "pricecast.db"
+            times = rounds(args.repeat, **{"http upload": Uploader(server.url, body),
+                                           "executemany floor": SqliteFloor(db, rows, foreign_keys=False),
+                                           "executemany, foreign keys": SqliteFloor(db, rows, foreign_keys=True)})
+        report("sqlite", n, times, "executemany floor")
+        breakdown({"data_dir": tmp / "breakdown"}, body, args.repeat, "SQLite")
         with postgres_database(args.postgres) as url:
             if url:
                 with Server(tmp / "pg.log", database_url=url) as server:
-                    http = http_upload(server.url, body, args.repeat)
-                report("postgres", len(rows), http, floor_postgres(url, rows, args.repeat))
+                    times = rounds(args.repeat, **{"http upload": Uploader(server.url, body),
+                                                   "COPY floor": PostgresFloor(url, rows, copy=True),
+                                                   "executemany": PostgresFloor(url, rows, copy=False)})
+                report("postgres", n, times, "COPY floor")
+                breakdown({"database_url": url}, body, args.repeat, "Postgres")
 
 
 if __name__ == "__main__":

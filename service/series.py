@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
-from itertools import repeat
 from datetime import date
 from typing import Literal
 
@@ -13,9 +13,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from models.windows import choose_price_field
+from service import checks, merge
 from service.db import utcnow
 from service.errors import NotFound
-from service.tables import PRICE_COLUMNS, PricePoint, Ticker
+from service.tables import PricePoint, Ticker
 from service.uploads import ParsedUpload
 
 Mode = Literal["merge", "replace"]
@@ -54,100 +55,123 @@ def bump_revision(session: Session, *, ticker_id: int) -> None:
     """Move a ticker's revision: every cached forecast of it, in any process, stops being served.
 
     The revision keys the forecast caches, so anything that changes a ticker's answers (its
-    prices, a new, activated or broken model version) must call this.
+    prices, a new, activated or broken model version) must call this. (Uploads bump it inside
+    their write, service/merge.py, for every ticker whose prices changed.)
     """
     session.execute(update(Ticker).where(Ticker.id == ticker_id).values(revision=Ticker.revision + 1))
 
 
-def _ensure_ticker(session: Session, symbol: str) -> Ticker:
-    """Get or create the ticker row and hold its write lock until the unit of work ends."""
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+def lock_tickers(session: Session, *, symbols: list[str]) -> dict[str, tuple[int, int]]:
+    """Get or create ticker rows and hold their write locks, in symbol order; {symbol: (id, revision)}.
+
+    Taking the locks in one order means two bulk uploads never deadlock; holding them until the
+    unit of work ends serialises uploads to one ticker, so a merge cannot interleave with another.
+    """
+    symbols = sorted(set(symbols))
+    table = Ticker.__table__
     now = utcnow()
-    session.execute(
-        insert(Ticker).values(symbol=symbol, revision=0, created_at=now, updated_at=now)
-        .on_conflict_do_nothing(index_elements=["symbol"])
-    )
-    # A no-op UPDATE takes the row lock (Postgres) / write lock (SQLite): uploads to one
-    # ticker are serialised, so the read-compare-write below cannot interleave.
-    session.execute(update(Ticker).where(Ticker.symbol == symbol).values(revision=Ticker.revision))
-    return session.scalars(
-        select(Ticker).where(Ticker.symbol == symbol).execution_options(populate_existing=True)
-    ).one()
+    postgres = session.get_bind().dialect.name == "postgresql"
+    insert = postgresql.insert if postgres else sqlite.insert
+    out: dict[str, tuple[int, int]] = {}
+    for chunk in _chunks(symbols, 500):  # SQLite binds at most 32,766 parameters per statement
+        session.execute(insert(table).values([{"symbol": s, "revision": 0, "created_at": now, "updated_at": now}
+                                              for s in chunk]).on_conflict_do_nothing(index_elements=["symbol"]))
+        query = select(table.c.symbol, table.c.id, table.c.revision).where(table.c.symbol.in_(chunk))
+        if postgres:
+            # FOR NO KEY UPDATE: does not block the foreign-key checks of price_point inserts.
+            query = query.order_by(table.c.symbol).with_for_update(key_share=True)
+        else:
+            # A no-op UPDATE takes SQLite's write lock (held until commit).
+            session.execute(update(table).where(table.c.symbol.in_(chunk)).values(revision=table.c.revision))
+        out.update((symbol, (tid, revision)) for symbol, tid, revision in session.execute(query))
+    return out
+
+
+def _chunks(items: list, size: int):
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
+
+
+def store_uploads(session: Session, *, uploads: dict[str, ParsedUpload], mode: Mode = "merge") -> list[UploadReport]:
+    """Merge (or replace) validated uploads of one or many tickers; one report per ticker, in symbol order."""
+    symbols = sorted(uploads)
+    if not symbols:
+        return []
+    session.flush()
+    tickers = lock_tickers(session, symbols=symbols)
+    now = utcnow()
+    counts = merge.write(session, uploads=[(tickers[s][0], uploads[s]) for s in symbols], mode=mode, now=now)
+    needed = _rows_needed_to_train()
+    reports = []
+    for symbol in symbols:
+        upload, (ticker_id, revision_before) = uploads[symbol], tickers[symbol]
+        c = counts[ticker_id]
+        report = UploadReport(
+            ticker=symbol, rows_received=upload.rows_received, rows_inserted=c.inserted, rows_updated=c.updated,
+            rows_unchanged=len(upload.dates) - c.inserted - c.updated, rows_deleted=c.deleted,
+            revision=revision_before if c.revision is None else c.revision, warnings=list(upload.warnings),
+            ticker_id=ticker_id)
+        if upload.dates:
+            report.first_date, report.last_date = upload.dates[0], upload.dates[-1]
+        report.warnings += _stored_series_warnings(session, ticker_id=ticker_id, upload=upload, mode=mode,
+                                                   existed=revision_before > 0, needed=needed)
+        reports.append(report)
+    _expire_tickers(session, {tickers[s][0] for s in symbols})
+    return reports
 
 
 def store_prices(session: Session, *, symbol: str, upload: ParsedUpload, mode: Mode = "merge") -> UploadReport:
     """Merge (or replace) a validated upload into a ticker's series and report what changed."""
-    ticker = _ensure_ticker(session, symbol)
-    present = tuple(upload.columns)
-    report = UploadReport(ticker=symbol, rows_received=upload.rows_received, warnings=list(upload.warnings),
-                          ticker_id=ticker.id)
-    query = select(PricePoint.date, *(getattr(PricePoint, c) for c in PRICE_COLUMNS)).where(
-        PricePoint.ticker_id == ticker.id
-    )
-    if mode == "merge" and upload.dates:
-        query = query.where(PricePoint.date.between(upload.dates[0], upload.dates[-1]))
-    stored = {row[0]: row[1:] for row in session.execute(query)}
-    # In replace mode every column is written: what the upload lacks becomes null.
-    written = present if mode == "merge" else PRICE_COLUMNS
-    values = [upload.columns.get(c) or [None] * len(upload.dates) for c in written]
-    positions = [PRICE_COLUMNS.index(c) for c in written]
-    inserts: list[int] = []
-    updates: list[int] = []
-    if not stored:
-        inserts = list(range(len(upload.dates)))
+    return store_uploads(session, uploads={symbol: upload}, mode=mode)[0]
+
+
+def _stored_series_warnings(session: Session, *, ticker_id: int, upload: ParsedUpload, mode: Mode, existed: bool,
+                            needed: int) -> list[str]:
+    """Gaps and non-trading days as the stored series now has them around the upload, and a too-short series."""
+    if not upload.dates:
+        return []
+    first, last = upload.dates[0], upload.dates[-1]
+    pp = PricePoint.__table__.c
+    mine = pp.ticker_id == ticker_id
+    rows = select(pp.date).where(mine).limit(needed).subquery()
+    before = after = None
+    if mode == "merge" and existed:
+        before, after, stored = session.execute(select(
+            select(func.max(pp.date)).where(mine, pp.date < first).scalar_subquery(),
+            select(func.min(pp.date)).where(mine, pp.date > last).scalar_subquery(),
+            select(func.count()).select_from(rows).scalar_subquery(),
+        )).one()
     else:
-        for i, day in enumerate(upload.dates):
-            old = stored.pop(day, None)
-            if old is None:
-                inserts.append(i)
-            elif any(old[p] != col[i] for p, col in zip(positions, values, strict=True)):
-                updates.append(i)
-            else:
-                report.rows_unchanged += 1
-    days = list(map(_date_param(session), upload.dates))
-    if inserts:
-        names = ("ticker_id", "date", *written)
-        sql = f"INSERT INTO price_point ({', '.join(names)}) VALUES ({', '.join(_marks(session, len(names)))})"
-        rows = list(zip(repeat(ticker.id), days, *values))
-        _executemany(session, sql, rows if len(inserts) == len(rows) else [rows[i] for i in inserts])
-    if updates:
-        marks = _marks(session, len(written) + 2)
-        sets = ", ".join(f"{c} = {m}" for c, m in zip(written, marks, strict=False))
-        sql = f"UPDATE price_point SET {sets} WHERE ticker_id = {marks[-2]} AND date = {marks[-1]}"
-        rows = list(zip(*values, repeat(ticker.id), days))
-        _executemany(session, sql, [rows[i] for i in updates])
-    if mode == "replace" and stored:
-        session.execute(delete(PricePoint).where(PricePoint.ticker_id == ticker.id,
-                                                 PricePoint.date.in_(list(stored))))
-        report.rows_deleted = len(stored)
-    report.rows_inserted, report.rows_updated = len(inserts), len(updates)
-    if inserts or updates or report.rows_deleted:
-        ticker.revision += 1
-        ticker.updated_at = utcnow()
-    session.flush()
-    report.revision = ticker.revision
-    if upload.dates:
-        report.first_date, report.last_date = upload.dates[0], upload.dates[-1]
-    return report
+        stored = session.execute(select(func.count()).select_from(rows)).scalar_one()
+    days = upload.dates
+    inner = checks.gaps(days)
+    if inner and existed and mode == "merge":
+        # Stored rows may fill the gaps inside the upload: look at the merged series there.
+        days = list(session.scalars(select(pp.date).where(mine, pp.date.between(first, last)).order_by(pp.date)))
+        new = set(upload.dates)
+        inner = [(a, b) for a, b in checks.gaps(days) if a in new or b in new]
+    found = ([(before, first)] if before is not None and (first - before).days > checks.GAP_DAYS else []) + inner \
+        + ([(last, after)] if after is not None and (after - last).days > checks.GAP_DAYS else [])
+    out = checks.capped([checks.gap_warning(a, b) for a, b in found], "gaps")
+    out += checks.calendar_warnings(upload.dates)
+    out += checks.short_series_warning(stored, needed)
+    return out
 
 
-# Bulk writes go straight to the driver's executemany: SQLAlchemy's per-row parameter
-# processing cost more than the database itself for 10,000-row uploads (bench/ingest.py).
-def _marks(session: Session, n: int) -> list[str]:
-    mark = "?" if session.get_bind().dialect.paramstyle == "qmark" else "%s"
-    return [mark] * n
+@functools.cache
+def _rows_needed_to_train() -> int:
+    """Fewest prices the core trains on with default settings (models/ imported only when first needed)."""
+    from models.lstm import LSTMConfig
+    from models.train import min_rows
+
+    return min_rows(LSTMConfig())
 
 
-def _date_param(session: Session):
-    if session.get_bind().dialect.name == "sqlite":
-        return date.isoformat  # the text form SQLAlchemy's SQLite Date type stores
-    return lambda d: d
-
-
-def _executemany(session: Session, sql: str, rows: list[tuple]) -> None:
-    session.flush()
-    session.connection().exec_driver_sql(sql, rows)
+def _expire_tickers(session: Session, ids: set[int]) -> None:
+    """Ticker rows were changed with Core statements: reload any the session holds."""
+    for obj in list(session.identity_map.values()):
+        if isinstance(obj, Ticker) and obj.id in ids:
+            session.expire(obj)
 
 
 @dataclass
@@ -216,11 +240,3 @@ def load_price_array(session: Session, *, ticker_id: int, price_field: str | Non
     field = price_field or choose_price_field({"close": close, "adj_close": adj})
     prices = adj if field == "adj_close" else close
     return PriceArray([r[0].isoformat() for r in rows], prices, field)
-
-
-def store_uploads(session: Session, *, uploads: dict[str, ParsedUpload], mode: Mode = "merge") -> list[UploadReport]:
-    """Store validated uploads of one or many tickers (all or nothing); reports in symbol order.
-
-    Tickers are written in symbol order, so concurrent bulk uploads take their locks in one order.
-    """
-    return [store_prices(session, symbol=symbol, upload=uploads[symbol], mode=mode) for symbol in sorted(uploads)]

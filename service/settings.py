@@ -63,6 +63,12 @@ class Settings(BaseSettings):
     forecast_cache_size: int = Field(4096, ge=1)
     max_batch_tickers: int = Field(1000, ge=1)
 
+    # Upload shape limits (H2): every CSV costs time and memory linear in its size. Blank lines
+    # count toward max_upload_rows.
+    max_upload_columns: int = Field(100, ge=2, le=100_000)
+    max_upload_line_bytes: int = Field(10_000, ge=64)
+    max_upload_tickers: int = Field(1000, ge=1)  # distinct tickers in one long-format file
+
     @field_validator("rate_limit", "train_rate_limit")
     @classmethod
     def _check_rate(cls, value: str) -> str:

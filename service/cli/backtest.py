@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import csv
+import functools
 import json
-import math
 import sys
 import time
 from pathlib import Path
@@ -15,31 +14,33 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from service import checks
 from service.cli.app import app
+from service.errors import InvalidInput
 from service.reports import MODEL_METRICS, comparison
+from service.settings import Settings
+from service.uploads import CsvLimits, describe_errors, parse_csv
 
 
+def read_prices(path: Path, *, settings: Settings) -> tuple[list[str], np.ndarray, str, list[str]]:
+    """Read a CSV through the upload parser: dates, the modelled prices, their column, and the warnings.
 
-def read_prices(path: Path) -> tuple[list[str], np.ndarray, str]:
-    """Read dates and the chosen price column (adj_close when complete, else close) from a CSV."""
+    The modelled column is adj_close when every row has it, else close. Bad rows raise the
+    upload's InvalidInput, naming each line; the warnings are the upload's, plus the gaps and
+    non-trading days the file has (the file is the whole series here).
+    """
     from models.windows import choose_price_field
 
-    with path.open(newline="") as f:
-        reader = csv.DictReader(f)
-        header = reader.fieldnames or []
-        if "date" not in header or "close" not in header:
-            raise ValueError(f"header={header}: the CSV needs at least 'date' and 'close' columns")
-        rows = list(reader)
-    dates = [r["date"] for r in rows]
-
-    def column(name: str) -> np.ndarray | None:
-        if name not in header:
-            return None
-        return np.array([float(r[name]) if r[name].strip() else math.nan for r in rows], dtype=np.float64)
-
-    columns = {"close": column("close"), "adj_close": column("adj_close")}
+    data = path.read_bytes()
+    if len(data) > settings.max_upload_bytes:
+        raise InvalidInput(f"{path}: {len(data):,} bytes, more than max_upload_bytes={settings.max_upload_bytes} "
+                           "(PRICECAST_MAX_UPLOAD_BYTES)")
+    upload = parse_csv(data, max_rows=settings.max_upload_rows, limits=CsvLimits.of(settings))[""]
+    warnings = upload.warnings + checks.gap_warnings(upload.dates) + checks.calendar_warnings(upload.dates)
+    columns = {name: np.array(upload.columns[name], dtype=np.float64) if name in upload.columns else None
+               for name in ("close", "adj_close")}  # an empty cell becomes NaN
     field = choose_price_field(columns)
-    return dates, columns[field], field
+    return [d.isoformat() for d in upload.dates], columns[field], field, warnings  # type: ignore[return-value]
 
 
 def report(result, total_seconds: float) -> dict:
@@ -84,6 +85,7 @@ def render(out: dict, console: Console) -> None:
 
 @app.command()
 def backtest(
+    ctx: typer.Context,
     file: Path = typer.Argument(..., help="CSV with a header holding at least date and close."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object instead of a table."),
     save: Path | None = typer.Option(None, "--save", help="Write the trained model checkpoint here."),
@@ -101,18 +103,27 @@ def backtest(
 
     Example: pricecast backtest examples/data/SPX.csv --json
     """
+    import torch
+
     from models import checkpoints
     from models.errors import CheckpointError, ConfigError, InsufficientData, TrainingFailed
     from models.lstm import LSTMConfig
     from models.train import train
 
     start = time.perf_counter()
-    err = Console(stderr=True)
+    settings: Settings = ctx.obj
+    # Like the workers: one thread by default. Many threads on a busy machine made a backtest
+    # 50-100x slower than one. Restored when the command ends, for in-process callers (tests).
+    ctx.call_on_close(functools.partial(torch.set_num_threads, torch.get_num_threads()))
+    torch.set_num_threads(settings.torch_threads)
+    err = Console(stderr=True, soft_wrap=True)
     overrides = dict(window=window, hidden_size=hidden_size, layers=layers, dropout=dropout,
                      epochs=epochs, batch_size=batch_size, lr=lr, patience=patience)
     try:
-        dates, prices, field = read_prices(file)
         config = LSTMConfig.from_dict({k: v for k, v in overrides.items() if v is not None})
+        dates, prices, field, warnings = read_prices(file, settings=settings)
+        for warning in warnings:
+            err.print(f"warning: {warning}", markup=False, highlight=False)
         if sys.stdout.isatty() and not json_out:
             with Progress(TextColumn("epoch {task.completed}/{task.total}"), BarColumn(),
                           TextColumn("val loss {task.fields[val]}"), TimeElapsedColumn()) as bar:
@@ -123,10 +134,16 @@ def backtest(
         else:
             result = train(prices, config, seed=seed, dates=dates, price_field=field)
         sha = checkpoints.save(save, result) if save is not None else None
+    except InvalidInput as exc:
+        err.print(f"error: {file}: {exc.message}", markup=False, highlight=False)
+        for line in describe_errors(exc.details):
+            err.print(f"  {line}", markup=False, highlight=False)
+        raise typer.Exit(code=1) from None
     except (OSError, ValueError, ConfigError, InsufficientData, TrainingFailed, CheckpointError) as exc:
         err.print(f"error: {exc}", markup=False, highlight=False)
         raise typer.Exit(code=1) from None
     out = report(result, time.perf_counter() - start)
+    out["torch_threads"] = torch.get_num_threads()
     if sha is not None:
         out["saved"] = {"path": str(save), "sha256": sha}
     if json_out:

@@ -15,7 +15,7 @@ from service.errors import InvalidInput
 from service.retraining import maybe_retrain
 from service.schemas import UploadReportRead
 from service.series import Mode, store_uploads
-from service.uploads import ParsedUpload, parse_csv, parse_points
+from service.uploads import CsvLimits, ParsedUpload, parse_csv, parse_points
 from service.usecases.runtime import Runtime
 from service.usecases.training import deliver
 
@@ -25,14 +25,16 @@ BodyKind = Literal["csv", "json"]
 def upload_series(rt: Runtime, *, symbol: str, kind: BodyKind, body: bytes | Any,
                   mode: Mode = "merge") -> UploadReportRead:
     """Store one ticker's prices from a CSV file or JSON points (`body`: bytes, or the parsed JSON)."""
-    max_rows = rt.settings.max_upload_rows
-    upload = parse_points(body, max_rows=max_rows) if kind == "json" else parse_csv(body, max_rows=max_rows)[""]
+    max_rows, limits = rt.settings.max_upload_rows, CsvLimits.of(rt.settings)
+    upload = (parse_points(body, max_rows=max_rows) if kind == "json"
+              else parse_csv(body, max_rows=max_rows, limits=limits)[""])
     return _ingest(rt, {symbol: upload}, mode)[0]
 
 
 def upload_many(rt: Runtime, *, body: bytes, mode: Mode = "merge") -> list[UploadReportRead]:
     """Store a long-format CSV with a `ticker` column: every ticker or none."""
-    return _ingest(rt, parse_csv(body, max_rows=rt.settings.max_upload_rows, with_ticker=True), mode)
+    return _ingest(rt, parse_csv(body, max_rows=rt.settings.max_upload_rows, with_ticker=True,
+                                 limits=CsvLimits.of(rt.settings)), mode)
 
 
 def _ingest(rt: Runtime, uploads: dict[str, ParsedUpload], mode: Mode) -> list[UploadReportRead]:

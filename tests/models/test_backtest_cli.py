@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -12,8 +13,9 @@ from tests.models.synthetic import ar1_prices
 @pytest.fixture
 def csv_file(tmp_path):
     prices = ar1_prices(400, seed=2)
+    days = np.busday_offset("2020-01-01", np.arange(len(prices)), roll="forward")
     lines = ["date,open,high,low,close,adj_close,volume"]
-    lines += [f"2020-01-{i:04d},{p},{p},{p},{p},,1" for i, p in enumerate(prices)]
+    lines += [f"{d},{p},{p},{p},{p},,1" for d, p in zip(days, prices, strict=True)]
     path = tmp_path / "t.csv"
     path.write_text("\n".join(lines) + "\n")
     return path
