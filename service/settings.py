@@ -57,6 +57,9 @@ class Settings(BaseSettings):
     auth_cache_seconds: float = Field(5.0, ge=0)
     log_format: Literal["auto", "json", "text"] = "auto"
 
+    # Market time: the calendar of a new series unless its upload names one (?calendar=)
+    default_calendar: str = "XNYS"
+
     # Forecasts
     stale_after: int = Field(20, ge=1)  # prices past a model's training data before it is `stale`
     model_cache_size: int = Field(256, ge=1)
@@ -73,6 +76,16 @@ class Settings(BaseSettings):
     @classmethod
     def _check_rate(cls, value: str) -> str:
         parse_rate(value)
+        return value
+
+    @field_validator("default_calendar")
+    @classmethod
+    def _check_calendar(cls, value: str) -> str:
+        if value != "XNYS":  # the default needs no check (which imports exchange_calendars, about 1 s)
+            from service.calendars import CALENDAR_RULE, calendar_names
+
+            if value not in calendar_names():
+                raise ValueError(f"unknown calendar; give {CALENDAR_RULE}")
         return value
 
     @field_validator("bootstrap_key")
