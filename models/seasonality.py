@@ -24,7 +24,7 @@ import numpy as np
 
 from models.errors import ConfigError
 
-PRIOR_BARS = 20.0
+PRIOR_BARS = 5.0
 SLOT_CAP = 10.0
 
 

@@ -52,16 +52,21 @@ def _library():
     return exchange_calendars
 
 
-def _factories() -> dict:
+def _factory(name: str):
+    """The library's calendar class for a name or alias (XNAS is XNYS's), or None."""
     lib = _library()
     dispatcher = lib.calendar_utils.global_calendar_dispatcher
-    return dict(getattr(dispatcher, "_calendar_factories", {}))
+    try:
+        canonical = lib.resolve_alias(name)
+    except Exception:  # noqa: BLE001 - an unknown name
+        return None
+    return getattr(dispatcher, "_calendar_factories", {}).get(canonical)
 
 
 @functools.cache
 def calendar_names() -> tuple[str, ...]:
-    """Every calendar a series may have: the library's exchanges (no aliases) and ours."""
-    names = set(_library().get_calendar_names(include_aliases=False)) | set(OWN_CALENDARS)
+    """Every calendar a series may have: the library's exchanges and their aliases (XNAS, NYSE, LSE, ...) and ours."""
+    names = set(_library().get_calendar_names(include_aliases=True)) | set(OWN_CALENDARS)
     return tuple(sorted(names, key=lambda n: (n not in OWN_CALENDARS, n.lower())))
 
 
@@ -91,7 +96,7 @@ def timezone_of(name: str) -> str:
     """The IANA time zone a calendar's times are shown in (and naive timestamps are read in)."""
     if name in OWN_CALENDARS:
         return "UTC"
-    tz = getattr(_factories().get(name), "tz", None)
+    tz = getattr(_factory(name), "tz", None)
     return str(getattr(tz, "key", tz)) if tz is not None else "UTC"
 
 
@@ -157,9 +162,11 @@ def get_calendar(name: str, lo: int, hi: int) -> Calendar:
 def _build(name: str, start: date, end: date) -> Calendar:
     if name in OWN_CALENDARS:
         return _own(name, start, end)
-    factory = _factories().get(name)
+    factory = _factory(name)
     if factory is None:
         check_calendar(name)
+        raise InvalidInput(f"calendar={name!r}: not available in the installed exchange_calendars",
+                           details={"field": "calendar", "value": name})
     lo, hi = start, end
     bmin, bmax = factory.bound_min(), factory.bound_max()
     if bmin is not None:
