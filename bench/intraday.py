@@ -117,6 +117,9 @@ def storage(postgres: str | None) -> None:
                 url = ctx.__enter__()
             settings = Settings(data_dir=Path(tmp) / name, database_url=url or f"sqlite:///{tmp}/{name}.db",
                                 embedded_worker=False, max_upload_bytes=10**9)
+            from service import migrate
+
+            migrate.upgrade(settings)
             rt = open_runtime(settings)
             t = time.perf_counter()
             report = ingest.upload_series(rt, symbol="MIN", kind="csv", body=body, calendar="XNYS")
