@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import DateTime, Engine, MetaData, TypeDecorator, create_engine, event
+from sqlalchemy import Connection, DateTime, Engine, MetaData, TypeDecorator, create_engine, event
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 NAMING_CONVENTION = {
@@ -48,6 +49,9 @@ def utcnow() -> datetime:
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    # SQLAlchemy, not the driver, begins transactions (_sqlite_begin): the driver's own implicit
+    # BEGIN comes only before the first write, too late to take the write lock up front.
+    dbapi_conn.isolation_level = None
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA journal_mode=WAL")
@@ -56,11 +60,38 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
+# Sessions from make_sessionmaker are units of work that usually write. On SQLite a deferred
+# transaction that reads and then writes cannot wait for the write lock: if another connection
+# committed after its first read, the upgrade fails at once with "database is locked" whatever
+# the busy timeout. So such sessions BEGIN IMMEDIATE: they queue for the write lock (up to the
+# busy timeout) before their first statement. Readers gain nothing from that and would queue
+# behind every writer, so an HTTP request with a safe method (GET, HEAD, OPTIONS) marks its
+# sessions read-only (read_only_sessions); plain engine connections are always deferred.
+UNIT_OF_WORK = "pricecast_unit_of_work"
+_sessions_write: ContextVar[bool] = ContextVar("pricecast_sessions_write", default=True)
+
+
+@contextmanager
+def read_only_sessions() -> Iterator[None]:
+    """Within this block (and threads started from it), sessions begin deferred on SQLite."""
+    token = _sessions_write.set(False)
+    try:
+        yield
+    finally:
+        _sessions_write.reset(token)
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    immediate = conn.get_execution_options().get(UNIT_OF_WORK, False) and _sessions_write.get()
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
-    """Create an engine; SQLite gets foreign keys, WAL and a busy timeout on every connection."""
+    """Create an engine; SQLite gets foreign keys, WAL, a busy timeout and explicit BEGINs."""
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin)
         return engine
     kwargs.setdefault("pool_pre_ping", True)
     kwargs.setdefault("pool_size", 10)
@@ -69,7 +100,8 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(bind=engine, expire_on_commit=False)
+    """Sessions for units of work: on SQLite they take the write lock when they begin (see above)."""
+    return sessionmaker(bind=engine.execution_options(**{UNIT_OF_WORK: True}), expire_on_commit=False)
 
 
 def unlink_after_commit(session: Session, paths: list[Path]) -> None:
