@@ -49,9 +49,6 @@ def utcnow() -> datetime:
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
-    # SQLAlchemy, not the driver, begins transactions (_sqlite_begin): the driver's own implicit
-    # BEGIN comes only before the first write, too late to take the write lock up front.
-    dbapi_conn.isolation_level = None
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA journal_mode=WAL")
@@ -60,20 +57,24 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
-# Sessions from make_sessionmaker are units of work that usually write. On SQLite a deferred
-# transaction that reads and then writes cannot wait for the write lock: if another connection
-# committed after its first read, the upgrade fails at once with "database is locked" whatever
-# the busy timeout. So such sessions BEGIN IMMEDIATE: they queue for the write lock (up to the
-# busy timeout) before their first statement. Readers gain nothing from that and would queue
-# behind every writer, so an HTTP request with a safe method (GET, HEAD, OPTIONS) marks its
-# sessions read-only (read_only_sessions); plain engine connections are always deferred.
+# Sessions from make_sessionmaker are units of work that usually write. On SQLite a transaction
+# that has read and then writes cannot wait for the write lock: if another connection committed
+# after its first read, the write fails at once with "database is locked", whatever the busy
+# timeout (the driver begins a transaction before the first write, and a savepoint begins one
+# before a read, as bulk training's do). So these sessions BEGIN IMMEDIATE: they queue for the
+# write lock (up to the busy timeout) before their first statement, and never fail that way.
+# Readers would only queue behind every writer, so a request whose route needs no more than a
+# read key, or uses a safe method, runs its sessions as readers (read_only_sessions): the
+# driver's own behaviour, which reads outside a transaction and writes in a short one of their
+# own (forecasts record what they served; a broken checkpoint is marked in a second session,
+# which a reader holding the write lock would block). Plain engine connections are readers too.
 UNIT_OF_WORK = "pricecast_unit_of_work"
 _sessions_write: ContextVar[bool] = ContextVar("pricecast_sessions_write", default=True)
 
 
 @contextmanager
 def read_only_sessions() -> Iterator[None]:
-    """Within this block (and threads started from it), sessions begin deferred on SQLite."""
+    """Within this block (and the threads it starts), sessions do not take the write lock up front."""
     token = _sessions_write.set(False)
     try:
         yield
@@ -82,12 +83,16 @@ def read_only_sessions() -> Iterator[None]:
 
 
 def _sqlite_begin(conn: Connection) -> None:
-    immediate = conn.get_execution_options().get(UNIT_OF_WORK, False) and _sessions_write.get()
-    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+    dbapi_conn = conn.connection.dbapi_connection
+    if conn.get_execution_options().get(UNIT_OF_WORK, False) and _sessions_write.get():
+        dbapi_conn.isolation_level = None  # the driver leaves transactions to us (nothing is open here)
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    else:
+        dbapi_conn.isolation_level = ""  # the driver's default: BEGIN (deferred) before the first write
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
-    """Create an engine; SQLite gets foreign keys, WAL, a busy timeout and explicit BEGINs."""
+    """Create an engine; SQLite gets foreign keys, WAL, a busy timeout and write-lock-first units of work."""
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)

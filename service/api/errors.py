@@ -11,8 +11,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Match
+from starlette.requests import ClientDisconnect
+from starlette.responses import Response
 
+from service.api.routing import allowed_methods, flat_routes
 from service.errors import PricecastError
 
 log = logging.getLogger("pricecast.api")
@@ -77,8 +79,13 @@ def install_error_handlers(app: FastAPI) -> None:
         code = _HTTP_CODES.get(exc.status_code, "invalid_input" if exc.status_code < 500 else "internal")
         headers = dict(getattr(exc, "headers", None) or {})
         if exc.status_code == 405:  # several routes share a path: Allow lists all their methods
-            headers["Allow"] = ", ".join(_allowed_methods(request))
+            headers["Allow"] = ", ".join(allowed_methods(flat_routes(request.app.router.routes), request.scope))
         return error_response(request_id_of(request), exc.status_code, code, str(exc.detail), headers=headers)
+
+    @app.exception_handler(ClientDisconnect)
+    async def _gone(request: Request, exc: ClientDisconnect) -> Response:
+        # Nobody is left to answer; the access log records 499 (middleware.AccessLogMiddleware).
+        return Response(status_code=499)
 
     @app.exception_handler(DBAPIError)
     async def _database(request: Request, exc: DBAPIError) -> JSONResponse:
@@ -95,15 +102,6 @@ def install_error_handlers(app: FastAPI) -> None:
         rid = request_id_of(request)
         log.exception("unhandled error request_id=%s path=%s", rid, request.url.path)
         return error_response(rid, 500, "internal", f"internal error; quote request id {rid}")
-
-
-def _allowed_methods(request: Request) -> list[str]:
-    methods: set[str] = set()
-    for route in request.app.router.routes:
-        match, _ = route.matches({**request.scope, "method": "GET"})
-        if match != Match.NONE and getattr(route, "methods", None):
-            methods |= route.methods
-    return sorted(methods)
 
 
 def _is_unavailable(exc: DBAPIError) -> bool:

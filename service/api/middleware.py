@@ -1,4 +1,8 @@
-"""Pure ASGI middleware: a request id on every request and response, and the body-size limit."""
+"""Pure ASGI middleware: request ids, the access log, and the bounds on every request body.
+
+Order (outermost first, as create_app adds them): RequestIdMiddleware, AccessLogMiddleware,
+auth.AuthMiddleware (the key, before any body byte is read), BodyGuardMiddleware, GZip.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +12,16 @@ import time
 import uuid
 from typing import Any
 
+import anyio
+import numpy as np
+from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.api.errors import error_response
-from service.errors import PayloadTooLarge
+from service.errors import InvalidInput, PayloadTooLarge, PricecastError, RequestTimeout
 
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+CLIENT_CLOSED = 499  # nginx's status for "the client went away before the answer": never sent, only logged
 
 
 class RequestIdMiddleware:
@@ -40,46 +48,128 @@ class RequestIdMiddleware:
         await self.app(scope, receive, send_with_id)
 
 
-class BodyLimitMiddleware:
-    """Refuse bodies over `max_bytes`: by Content-Length up front, else while streaming."""
+class BodyGuardMiddleware:
+    """Bound each request body: size (413), arrival time (408) and JSON nesting depth (422).
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    A violation is answered here, with the usual error shape, and the app is told the client
+    left (http.disconnect); whatever it sends afterwards is dropped. Raising from `receive`
+    instead would reach FastAPI's body parsing, which turns any error into "error parsing the
+    body". A body over the limit by Content-Length is refused before a byte of it is read.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int, timeout: float, max_json_depth: int) -> None:
         self.app = app
-        self.max_bytes = max_bytes
+        self.max_bytes, self.timeout, self.max_json_depth = max_bytes, timeout, max_json_depth
 
     def _too_large(self, size: Any) -> PayloadTooLarge:
-        return PayloadTooLarge(
-            f"request body of {size} bytes exceeds max_upload_bytes={self.max_bytes}",
-            details={"limit": self.max_bytes},
-        )
+        return PayloadTooLarge(f"request body of {size} bytes exceeds PRICECAST_MAX_UPLOAD_BYTES={self.max_bytes}",
+                               details={"limit": self.max_bytes})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        length = dict(scope["headers"]).get(b"content-length")
+        headers = Headers(scope=scope)
+        length = headers.get("content-length")
         if length is not None and length.isdigit() and int(length) > self.max_bytes:
-            exc = self._too_large(int(length))
-            request_id = scope.get("state", {}).get("request_id", "-")
-            response = error_response(request_id, exc.status_code, exc.code, exc.message, exc.details)
-            await response(scope, receive, send)
+            await _answer(scope, receive, send, self._too_large(int(length)))
             return
-        seen = 0
+        media = headers.get("content-type", "").split(";")[0].strip().lower()
+        json_body = media == "application/json" or media.endswith("+json")
+        deadline = time.monotonic() + self.timeout
+        seen, chunks, done = 0, [], False
+        started = answered = False
 
-        async def counting_receive() -> Message:
-            nonlocal seen
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
+        async def guarded_send(message: Message) -> None:
+            nonlocal started
+            if answered:
+                return  # the client already has its answer
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        async def fail(exc: PricecastError) -> Message:
+            nonlocal answered
+            if not started and not answered:
+                answered = True
+                await _answer(scope, receive, send, exc, close=isinstance(exc, RequestTimeout))
+            return {"type": "http.disconnect"}
+
+        async def guarded_receive() -> Message:
+            nonlocal seen, done
+            if answered:
+                return {"type": "http.disconnect"}
+            if done:  # the body is in: later reads only wait for a disconnect
+                return await receive()
+            while True:
+                try:
+                    with anyio.fail_after(max(deadline - time.monotonic(), 0)):
+                        message = await receive()
+                except TimeoutError:
+                    return await fail(RequestTimeout(
+                        f"request body not received within {self.timeout:g} s (PRICECAST_BODY_TIMEOUT)",
+                        details={"timeout_s": self.timeout, "received_bytes": seen}))
+                if message["type"] != "http.request":
+                    return message
+                body = message.get("body", b"")
+                seen += len(body)
                 if seen > self.max_bytes:
-                    raise self._too_large(f"more than {self.max_bytes}")
-            return message
+                    return await fail(self._too_large(f"more than {self.max_bytes}"))
+                more = message.get("more_body", False)
+                if not json_body:
+                    done = not more
+                    return message
+                # JSON is parsed whole anyway: gather it, check its depth, then hand it on in one piece.
+                chunks.append(body)
+                if more:
+                    continue
+                done = True
+                whole = b"".join(chunks)
+                chunks.clear()
+                if json_too_deep(whole, self.max_json_depth):
+                    return await fail(InvalidInput(
+                        f"body: JSON nested deeper than {self.max_json_depth} levels (PRICECAST_MAX_JSON_DEPTH)",
+                        details={"field": "body", "limit": self.max_json_depth}))
+                return {"type": "http.request", "body": whole, "more_body": False}
 
-        await self.app(scope, counting_receive, send)
+        await self.app(scope, guarded_receive, guarded_send)
+
+
+async def _answer(scope: Scope, receive: Receive, send: Send, exc: PricecastError, *, close: bool = False) -> None:
+    request_id = scope.get("state", {}).get("request_id", "-")
+    headers = {**(exc.headers or {}), **({"Connection": "close"} if close else {})}
+    response = error_response(request_id, exc.status_code, exc.code, exc.message, exc.details, headers)
+    await response(scope, receive, send)
+
+
+_ESCAPED = re.compile(rb"\\.", re.S)
+_STRING = re.compile(rb'"[^"]*"')
+_NOT_STRUCTURE = bytes(b for b in range(256) if b not in b'[]{}"')
+
+
+def json_too_deep(data: bytes, limit: int) -> bool:
+    """Whether brackets nest deeper than `limit` in this JSON text (linear time, C speed)."""
+    if data.count(b"[") + data.count(b"{") <= limit:
+        return False
+    if b"\\" in data:
+        data = _ESCAPED.sub(b"", data)  # escapes first: \" must not end a string
+    data = _STRING.sub(b"", data.translate(None, _NOT_STRUCTURE))  # now only brackets (and stray quotes)
+    codes = np.frombuffer(data, np.uint8)
+    depth = 0
+    for start in range(0, len(codes), 1 << 20):
+        part = codes[start:start + (1 << 20)]
+        running = np.cumsum(np.where((part == 0x5B) | (part == 0x7B), 1, -1).astype(np.int32)) + depth
+        if running.max() > limit:
+            return True
+        depth = int(running[-1])
+    return False
 
 
 class AccessLogMiddleware:
-    """One log line and one metrics observation per request: id, route, status, duration."""
+    """One log line and one metrics observation per request: id, route, status, duration.
+
+    A client that leaves before its answer is logged once, as 499, without a stack trace,
+    whatever the app made of the missing body.
+    """
 
     def __init__(self, app: ASGIApp, metrics: Any) -> None:
         self.app = app
@@ -92,21 +182,35 @@ class AccessLogMiddleware:
             return
         start = time.perf_counter()
         status = 500
+        started = gone = False
 
         async def send_status(message: Message) -> None:
-            nonlocal status
+            nonlocal status, started
             if message["type"] == "http.response.start":
-                status = message["status"]
+                status, started = message["status"], True
             await send(message)
 
+        async def watch_receive() -> Message:
+            nonlocal gone
+            message = await receive()
+            if message["type"] == "http.disconnect" and not started:
+                gone = True
+            return message
+
         try:
-            await self.app(scope, receive, send_status)
+            await self.app(scope, watch_receive, send_status)
+        except Exception:
+            if not gone:
+                raise
         finally:
             seconds = time.perf_counter() - start
+            if gone:
+                status = CLIENT_CLOSED
             route = getattr(scope.get("route"), "path", None) or "unmatched"
             state = scope.get("state", {})
             self.metrics.observe(scope["method"], route, status, seconds)
-            self.log.info("%s %s %s %.1fms", scope["method"], scope["path"], status, seconds * 1000, extra={
+            self.log.info("%s %s %s %.1fms%s", scope["method"], scope["path"], status, seconds * 1000,
+                          " (client disconnected)" if gone else "", extra={
                 "request_id": state.get("request_id"), "method": scope["method"], "route": route,
                 "path": scope["path"], "status": status, "duration_ms": round(seconds * 1000, 3),
                 "client": (scope.get("client") or ("-",))[0], "principal": state.get("principal")})
