@@ -238,6 +238,7 @@ class AuthMiddleware:
             try:
                 await self.auth.authorize(scope, need)
             except PricecastError as exc:
+                scope["route"] = route  # for the access log and metrics
                 request_id = scope.get("state", {}).get("request_id", "-")
                 response = error_response(request_id, exc.status_code, exc.code, exc.message, exc.details, exc.headers)
                 await response(scope, receive, send)
