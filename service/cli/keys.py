@@ -2,17 +2,35 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import typer
 from rich.table import Table
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
 
 from service import keys
 from service.cli.app import app, console, fail, print_json, settings_of
 from service.cli.series import open_sessions
 from service.db import session_scope
 from service.errors import PricecastError
+from service.settings import mask_url
 
 keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
+
+
+@contextmanager
+def _unit_of_work(ctx: typer.Context) -> Iterator[Session]:
+    """A committed session; a database error is one line, with the URL's password masked."""
+    settings = settings_of(ctx)
+    try:
+        with session_scope(open_sessions(settings)) as session:
+            yield session
+    except (SQLAlchemyError, ValueError, OSError) as exc:
+        fail(f"database {mask_url(settings.db_url)}: {settings.redact(str(exc))}",
+             hint="check PRICECAST_DATABASE_URL and that the server is running")
 
 
 @keys_app.command("create")
@@ -24,7 +42,7 @@ def create(ctx: typer.Context, name: str = typer.Option(..., help="who or what t
     Example: pricecast keys create --name dashboards --read-only
     """
     try:
-        with session_scope(open_sessions(settings_of(ctx))) as session:
+        with _unit_of_work(ctx) as session:
             row, secret = keys.create_key(session, name=name, read_only=read_only)
             out = {"id": row.id, "name": row.name, "read_only": row.read_only, "key": secret}
     except PricecastError as exc:
@@ -42,7 +60,7 @@ def list_(ctx: typer.Context, json_out: bool = typer.Option(False, "--json", hel
 
     Example: pricecast keys list
     """
-    with session_scope(open_sessions(settings_of(ctx))) as session:
+    with _unit_of_work(ctx) as session:
         rows = [{"id": r.id, "name": r.name, "prefix": r.prefix, "read_only": r.read_only,
                  "created_at": r.created_at, "revoked_at": r.revoked_at} for r in keys.list_keys(session)]
     if json_out:
@@ -57,12 +75,12 @@ def list_(ctx: typer.Context, json_out: bool = typer.Option(False, "--json", hel
 
 @keys_app.command("revoke")
 def revoke(ctx: typer.Context, key_id: int = typer.Argument(..., help="the key's id (see `pricecast keys list`)")) -> None:
-    """Revoke a key; servers stop accepting it within PRICECAST_AUTH_CACHE_SECONDS.
+    """Revoke a key: no write is accepted with it once this returns; reads stop within PRICECAST_AUTH_CACHE_SECONDS.
 
     Example: pricecast keys revoke 3
     """
     try:
-        with session_scope(open_sessions(settings_of(ctx))) as session:
+        with _unit_of_work(ctx) as session:
             keys.revoke_key(session, key_id=key_id)
     except PricecastError as exc:
         fail(exc.message, hint="pricecast keys list")
