@@ -332,3 +332,21 @@ def test_a_revoked_key_stops_writing_on_every_process_at_once(tmp_path, request,
         # Reads may ride the 1 s cache (PRICECAST_AUTH_CACHE_SECONDS), no longer.
         for server in (a, b):
             assert httpx.get(server.url + "/series", headers={"x-api-key": key["key"]}).status_code == 401
+
+
+@pytest.mark.parametrize(("args", "settings"), [
+    (("serve",), {"database_url": "postgresql+psycopg://app:S3cret-Pw@127.0.0.1:notaport/pc"}),
+    (("serve",), {"database_url": "postgresql+psycopg://app:S3cret-Pw@127.0.0.1:1/pc"}),
+    (("migrate",), {"database_url": "postgresql+psycopg://app:S3cret-Pw@127.0.0.1:1/pc"}),
+    (("keys", "list"), {"database_url": "postgresql+psycopg://app:S3cret-Pw@127.0.0.1:1/pc"}),
+    (("serve",), {"database_url": "mysql://app:S3cret-Pw@db/pc"}),
+    (("serve",), {"queue_url": "amqp://app:S3cret-Pw@mq/"}),
+    (("serve",), {"bootstrap_key": "S3cret-Pw-too-short"}),
+])
+def test_start_up_errors_never_print_a_secret(tmp_path, args, settings):
+    out = _cli(*args, data_dir=str(tmp_path / "var"), port="1", **settings)
+    text = out.stdout + out.stderr
+    assert out.returncode != 0 and "error" in text
+    assert "S3cret" not in text, text
+    if "database_url" in settings and "mysql" not in settings["database_url"]:
+        assert "app:***@127.0.0.1" in text
