@@ -76,3 +76,43 @@ def test_json_depth_is_measured_in_linear_time():
     assert not json_too_deep(wide, 2)
     assert json_too_deep(wide, 1)
     assert time.perf_counter() - start < 5  # generous: a shared 2-core machine
+
+
+def test_sqlite_writes_wait_their_turn_instead_of_failing(tmp_path):
+    """Bulk training (read, then write in a savepoint) while another connection keeps committing: no 503."""
+    import threading
+    from datetime import date, timedelta
+
+    from sqlalchemy import text
+
+    from service import migrate
+    from service.db import make_engine, make_sessionmaker
+    from service.settings import Settings
+
+    settings = Settings(data_dir=tmp_path / "var", database_url=f"sqlite:///{tmp_path / 'db.sqlite'}",
+                        embedded_worker=False, rate_limit="off", train_rate_limit="off")
+    migrate.upgrade(settings)
+    days = [date(2022, 1, 3) + timedelta(days=i) for i in range(600)]
+    csv = "date,close\n" + "".join(f"{d},{100 + i % 7}\n" for i, d in enumerate(x for x in days if x.weekday() < 5))
+    engine = make_engine(settings.db_url)
+    stop = threading.Event()
+
+    def committer() -> None:  # what the embedded worker does: short write transactions, all the time
+        while not stop.is_set():
+            with make_sessionmaker(engine)() as s:
+                s.execute(text("UPDATE ticker SET updated_at = updated_at"))
+                s.commit()
+
+    with _client(settings) as c:
+        for name in ("AAA", "BBB", "CCC"):
+            assert c.post(f"/series/{name}", content=csv, headers={"content-type": "text/csv"}).status_code == 200
+        thread = threading.Thread(target=committer)
+        thread.start()
+        try:
+            statuses = [c.post("/train", json={"all": True, "params": {}}).status_code for _ in range(30)]
+            statuses += [c.post(f"/series/{n}/train", json={}).status_code for n in ("AAA", "BBB", "CCC") * 5]
+        finally:
+            stop.set()
+            thread.join()
+            engine.dispose()
+    assert set(statuses) <= {200, 202}, statuses
