@@ -111,9 +111,18 @@ class Authenticator:
             self._open = (value, time.monotonic() + self.ttl)
         return value
 
+    async def _is_open_now(self, fresh: bool) -> bool:
+        value, expires = self._open
+        if self.bootstrap or (not fresh and time.monotonic() < expires):
+            return not self.bootstrap and value
+        return await self._lookup(self.is_open, fresh=True)
+
+    def _is_bootstrap(self, secret: str) -> bool:
+        return bool(self.bootstrap) and hmac.compare_digest(secret.encode(), self.bootstrap.encode())
+
     def principal(self, secret: str, *, fresh: bool = False) -> Principal | None:
         """The key's principal, or None for an unknown or revoked key (fresh: skip the cache)."""
-        if self.bootstrap and hmac.compare_digest(secret.encode(), self.bootstrap.encode()):
+        if self._is_bootstrap(secret):
             return Principal("key:bootstrap", read_only=False)
         digest = keys.digest(secret)
         cached = self._cached(digest) if not fresh else None
@@ -145,16 +154,18 @@ class Authenticator:
         write = need != READ
         secret = _secret(Headers(scope=scope))
         if secret is None:
-            if (not write and self.settings.public_reads) or (
-                    self.open_allowed and await self._lookup(self.is_open, fresh=write)):
+            if (not write and self.settings.public_reads) or (self.open_allowed and await self._is_open_now(write)):
                 client = scope.get("client")
                 who = Principal(f"ip:{client[0] if client else '-'}", read_only=False)
             else:
                 raise Unauthorized("an API key is required: send `Authorization: Bearer <key>` or `X-API-Key: <key>`",
                                    headers={"WWW-Authenticate": "Bearer"})
         else:
-            cached = None if write or self.bootstrap == secret else self._cached(keys.digest(secret))
-            found = cached[0] if cached is not None else await self._lookup(self.principal, secret, fresh=write)
+            if self._is_bootstrap(secret):
+                found = Principal("key:bootstrap", read_only=False)
+            else:
+                cached = None if write else self._cached(keys.digest(secret))
+                found = cached[0] if cached is not None else await self._lookup(self.principal, secret, fresh=write)
             if found is None:
                 raise Unauthorized("the API key is not valid (unknown or revoked)", headers={"WWW-Authenticate": "Bearer"})
             who = found
