@@ -129,8 +129,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.metrics.registry.register(EdgeCollector())
     # Outermost last: request id, access log, the key (before any body byte), body bounds, gzip.
     app.add_middleware(GZipMiddleware, minimum_size=4096)  # series and backtests are large JSON
-    app.add_middleware(BodyGuardMiddleware, max_bytes=settings.max_upload_bytes, timeout=settings.body_timeout,
-                       max_json_depth=settings.max_json_depth)
+    app.add_middleware(BodyGuardMiddleware, max_bytes=settings.max_upload_bytes, max_json_depth=settings.max_json_depth)
     app.add_middleware(AuthMiddleware, router=app.router, auth=app.state.auth)
     app.add_middleware(AccessLogMiddleware, metrics=app.state.metrics)
     app.add_middleware(RequestIdMiddleware)

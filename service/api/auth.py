@@ -210,6 +210,7 @@ Write = Depends(_write)
 Train = Depends(_train)
 _NEEDS = {_read: READ, _write: WRITE, _train: TRAIN}
 _STRENGTH = {None: 0, READ: 1, WRITE: 2, TRAIN: 3}
+_UNSEEN = object()
 
 
 def route_need(route: Any) -> str | None:
@@ -235,6 +236,7 @@ class AuthMiddleware:
         self.router, self.auth = router, auth
         self._routes: list[Any] | None = None
         self._needs: dict[int, str | None] = {}
+        self._seen: dict[tuple[str, str], Any] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -243,7 +245,13 @@ class AuthMiddleware:
         if self._routes is None:  # the routes are complete once the app serves
             self._routes = list(flat_routes(self.router.routes))
             self._needs = {id(r): route_need(r) for r in self._routes}
-        route = find_route(self._routes, scope)
+        key = (scope["method"], scope["path"])
+        route = self._seen.get(key, _UNSEEN)
+        if route is _UNSEEN:  # the hot paths (/forecast, /healthz) are the same few strings
+            route = find_route(self._routes, scope)
+            if len(self._seen) >= 4096:
+                self._seen.clear()
+            self._seen[key] = route
         need = self._needs.get(id(route)) if route is not None else None
         if need is not None:
             try:

@@ -14,11 +14,11 @@ from typing import Any
 
 import anyio
 import numpy as np
-from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.api.errors import error_response
-from service.errors import InvalidInput, PayloadTooLarge, PricecastError, RequestTimeout
+from service.api.protocol import EDGE_STATUS
+from service.errors import InvalidInput, PayloadTooLarge, PricecastError
 
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 CLIENT_CLOSED = 499  # nginx's status for "the client went away before the answer": never sent, only logged
@@ -49,17 +49,18 @@ class RequestIdMiddleware:
 
 
 class BodyGuardMiddleware:
-    """Bound each request body: size (413), arrival time (408) and JSON nesting depth (422).
+    """Bound each request body: its size (413) and, for JSON, its nesting depth (422).
 
     A violation is answered here, with the usual error shape, and the app is told the client
     left (http.disconnect); whatever it sends afterwards is dropped. Raising from `receive`
     instead would reach FastAPI's body parsing, which turns any error into "error parsing the
-    body". A body over the limit by Content-Length is refused before a byte of it is read.
+    body". A body over the limit by Content-Length is refused before a byte of it is read. (The
+    time a client may take to send its body is bounded by the server: api/protocol.py.)
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int, timeout: float, max_json_depth: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, max_json_depth: int) -> None:
         self.app = app
-        self.max_bytes, self.timeout, self.max_json_depth = max_bytes, timeout, max_json_depth
+        self.max_bytes, self.max_json_depth = max_bytes, max_json_depth
 
     def _too_large(self, size: Any) -> PayloadTooLarge:
         return PayloadTooLarge(f"request body of {size} bytes exceeds PRICECAST_MAX_UPLOAD_BYTES={self.max_bytes}",
@@ -69,14 +70,16 @@ class BodyGuardMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = Headers(scope=scope)
-        length = headers.get("content-length")
+        length, media = None, b""
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                length = value
+            elif name == b"content-type":
+                media = value.split(b";")[0].strip().lower()
         if length is not None and length.isdigit() and int(length) > self.max_bytes:
             await _answer(scope, receive, send, self._too_large(int(length)))
             return
-        media = headers.get("content-type", "").split(";")[0].strip().lower()
-        json_body = media == "application/json" or media.endswith("+json")
-        deadline = time.monotonic() + self.timeout
+        json_body = media == b"application/json" or media.endswith(b"+json")
         seen, chunks, done = 0, [], False
         started = answered = False
 
@@ -91,7 +94,7 @@ class BodyGuardMiddleware:
             nonlocal answered
             if not started and not answered:
                 answered = True
-                await _answer(scope, receive, send, exc, close=isinstance(exc, RequestTimeout))
+                await _answer(scope, receive, send, exc)
             return {"type": "http.disconnect"}
 
         async def guarded_receive() -> Message:
@@ -101,13 +104,7 @@ class BodyGuardMiddleware:
             if done:  # the body is in: later reads only wait for a disconnect
                 return await receive()
             while True:
-                try:
-                    with anyio.fail_after(max(deadline - time.monotonic(), 0)):
-                        message = await receive()
-                except TimeoutError:
-                    return await fail(RequestTimeout(
-                        f"request body not received within {self.timeout:g} s (PRICECAST_BODY_TIMEOUT)",
-                        details={"timeout_s": self.timeout, "received_bytes": seen}))
+                message = await receive()
                 if message["type"] != "http.request":
                     return message
                 body = message.get("body", b"")
@@ -127,7 +124,7 @@ class BodyGuardMiddleware:
                 chunks.clear()
                 if len(whole) <= 1 << 16:
                     too_deep = json_too_deep(whole, self.max_json_depth)
-                else:  # about 20 ms a MB: not on the event loop
+                else:  # about 15 ms a MB: not on the event loop
                     too_deep = await anyio.to_thread.run_sync(json_too_deep, whole, self.max_json_depth)
                 if too_deep:
                     return await fail(InvalidInput(
@@ -138,10 +135,9 @@ class BodyGuardMiddleware:
         await self.app(scope, guarded_receive, guarded_send)
 
 
-async def _answer(scope: Scope, receive: Receive, send: Send, exc: PricecastError, *, close: bool = False) -> None:
+async def _answer(scope: Scope, receive: Receive, send: Send, exc: PricecastError) -> None:
     request_id = scope.get("state", {}).get("request_id", "-")
-    headers = {**(exc.headers or {}), **({"Connection": "close"} if close else {})}
-    response = error_response(request_id, exc.status_code, exc.code, exc.message, exc.details, headers)
+    response = error_response(request_id, exc.status_code, exc.code, exc.message, exc.details, exc.headers)
     await response(scope, receive, send)
 
 
@@ -210,10 +206,12 @@ class AccessLogMiddleware:
                 raise
         finally:
             seconds = time.perf_counter() - start
-            if gone:
+            state = scope.get("state", {})
+            if EDGE_STATUS in state:  # the server answered for the app (a body that came too slowly)
+                status, gone = state[EDGE_STATUS], False
+            elif gone:
                 status = CLIENT_CLOSED
             route = getattr(scope.get("route"), "path", None) or "unmatched"
-            state = scope.get("state", {})
             self.metrics.observe(scope["method"], route, status, seconds)
             self.log.info("%s %s %s %.1fms%s", scope["method"], scope["path"], status, seconds * 1000,
                           " (client disconnected)" if gone else "", extra={

@@ -9,9 +9,9 @@ request, health checks included, into a 503). This protocol adds, per connection
   so a 100 MB header costs at most one read beyond the limit;
 - request line + headers within `header_timeout` seconds of the connection opening or of the
   first byte of a keep-alive request (408, then close; a silent connection is just closed);
-- the body within `body_timeout` (+1) seconds of the headers, as a backstop: the app itself
-  answers 408 at `body_timeout` when it is reading (middleware.BodyGuardMiddleware); this closes
-  a connection whose body nobody reads, e.g. one still sending after an early 401;
+- the body within `body_timeout` seconds of the headers (408 if the app has not answered yet,
+  then close; the app sees the client leave and the access log records 408); this also ends a
+  body nobody reads, e.g. one still arriving after an early 401;
 
 and per server at most `max_connections` open connections: at the cap, a new connection evicts
 the one that has waited longest on its client (headers not finished, body not finished, or
@@ -78,8 +78,13 @@ def connection_cap(wanted: int) -> int:
     return max(16, min(wanted, fd_limit() - FD_RESERVE))
 
 
-def _error(status: int, code: str, message: str, details: dict[str, Any] | None = None) -> bytes:
-    body = json.dumps({"error": {"code": code, "message": message, "details": details}, "request_id": None}).encode()
+EDGE_STATUS = "pricecast.edge_status"  # scope["state"] key: the status the edge answered in the app's stead
+
+
+def _error(status: int, code: str, message: str, details: dict[str, Any] | None = None, *,
+           request_id: str | None = None) -> bytes:
+    body = json.dumps({"error": {"code": code, "message": message, "details": details},
+                       "request_id": request_id}).encode()
     return b"".join([STATUS_LINE[status], b"content-type: application/json\r\n", b"connection: close\r\n",
                      b"content-length: %d\r\n\r\n" % len(body), body])
 
@@ -95,6 +100,7 @@ class EdgeProtocol(HttpToolsProtocol):
         self._header_bytes = 0
         self._header_timer: asyncio.TimerHandle | None = None
         self._body_timer: asyncio.TimerHandle | None = None
+        self._body_pending = False  # headers in, body not yet complete
         self._closed = False
 
     # Connection table
@@ -103,7 +109,7 @@ class EdgeProtocol(HttpToolsProtocol):
         state = self.state
         state.open += 1
         state.waiting[self] = None
-        self._arm_header_timer()
+        self._header_timer = self.loop.call_later(state.limits.header_timeout, self._header_timeout)
         while state.open > state.limits.max_connections:
             victim = next((c for c in state.waiting if c is not self), None)
             if victim is None:
@@ -144,10 +150,6 @@ class EdgeProtocol(HttpToolsProtocol):
         self._header_timer = self._body_timer = None
 
     # Headers: size and time
-    def _arm_header_timer(self) -> None:
-        if self._header_timer is None:
-            self._header_timer = self.loop.call_later(self.state.limits.header_timeout, self._header_timeout)
-
     def _header_timeout(self) -> None:
         self._header_timer = None
         if self.transport.is_closing() or not self._in_headers:
@@ -169,7 +171,6 @@ class EdgeProtocol(HttpToolsProtocol):
         if self.transport.is_closing():
             return
         if self._in_headers:
-            self._arm_header_timer()
             self._header_bytes += len(data)
         self._unset_keepalive_if_required()
         try:
@@ -182,8 +183,15 @@ class EdgeProtocol(HttpToolsProtocol):
                 self.logger.warning(msg)
                 self.send_400_response(msg)
             return
-        if self._in_headers and self._header_bytes > self.state.limits.max_header_bytes:
-            self._headers_too_large(f"more than {self.state.limits.max_header_bytes}")
+        # Timers only for what is still incomplete after this read: a request that arrives whole
+        # (the usual case) costs none.
+        if self._in_headers:
+            if self._header_bytes > self.state.limits.max_header_bytes:
+                self._headers_too_large(f"more than {self.state.limits.max_header_bytes}")
+            elif self._header_timer is None and self._header_bytes:
+                self._header_timer = self.loop.call_later(self.state.limits.header_timeout, self._header_timeout)
+        elif self._body_pending and self._body_timer is None:
+            self._body_timer = self.loop.call_later(self.state.limits.body_timeout, self._body_timeout)
 
     def on_headers_complete(self) -> None:
         size = len(self.url) + sum(len(n) + len(v) + 4 for n, v in self.headers)
@@ -195,17 +203,29 @@ class EdgeProtocol(HttpToolsProtocol):
         if size > self.state.limits.max_header_bytes:
             self._headers_too_large(size)
             raise _Stop  # stop the parser: no cycle, no app
-        self._body_timer = self.loop.call_later(self.state.limits.body_timeout + 1, self._body_timeout)
+        self._body_pending = True
         super().on_headers_complete()
 
-    # Body: a backstop for bodies nobody reads
+    # Body: time to send it
     def _body_timeout(self) -> None:
         self._body_timer = None
-        if not self.transport.is_closing():
-            self.state.dropped["body_timeout"] += 1
-            self._drop()
+        if self.transport.is_closing() or not self._body_pending:
+            return
+        self.state.dropped["body_timeout"] += 1
+        cycle = self.cycle
+        if cycle is not None and not cycle.response_started:
+            state = cycle.scope.setdefault("state", {})
+            state[EDGE_STATUS] = 408  # what the access log records, rather than the 499 the app sees
+            cycle.disconnected = True  # the app's receive() now says the client left; its answer is dropped
+            cycle.message_event.set()
+            timeout = self.state.limits.body_timeout
+            self.transport.write(_error(408, "request_timeout", f"request body not received within {timeout:g} s "
+                                        "(PRICECAST_BODY_TIMEOUT)", {"timeout_s": timeout},
+                                        request_id=state.get("request_id")))
+        self._drop()
 
     def on_message_complete(self) -> None:
+        self._body_pending = False
         if self._body_timer is not None:
             self._body_timer.cancel()
             self._body_timer = None
