@@ -28,12 +28,13 @@ from typing import Any
 
 import anyio
 from fastapi import Depends, Request
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import sessionmaker
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service import keys
-from service.api.errors import error_response
+from service.api.errors import database_error, error_response
 from service.api.routing import find_route, flat_routes
 from service.db import read_only_sessions
 from service.errors import Forbidden, PricecastError, RateLimited, Unauthorized
@@ -256,10 +257,14 @@ class AuthMiddleware:
         if need is not None:
             try:
                 await self.auth.authorize(scope, need)
-            except PricecastError as exc:
+            except (PricecastError, DBAPIError) as exc:
                 scope["route"] = route  # for the access log and metrics
                 request_id = scope.get("state", {}).get("request_id", "-")
-                response = error_response(request_id, exc.status_code, exc.code, exc.message, exc.details, exc.headers)
+                if isinstance(exc, DBAPIError):  # the key lookup could not reach the database
+                    response = database_error(request_id, exc)
+                else:
+                    response = error_response(request_id, exc.status_code, exc.code, exc.message, exc.details,
+                                              exc.headers)
                 await response(scope, receive, send)
                 return
         if need in (WRITE, TRAIN) or (need is None and scope["method"] not in SAFE_METHODS):

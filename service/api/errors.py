@@ -89,19 +89,23 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(DBAPIError)
     async def _database(request: Request, exc: DBAPIError) -> JSONResponse:
-        rid = request_id_of(request)
-        if exc.connection_invalidated or _is_unavailable(exc):
-            log.warning("database unavailable request_id=%s: %s", rid, exc.orig)
-            return error_response(rid, 503, "unavailable", "the database is unavailable; retry shortly",
-                                  headers={"Retry-After": "1"})
-        log.exception("database error request_id=%s", rid)
-        return error_response(rid, 500, "internal", f"internal error; quote request id {rid}")
+        return database_error(request_id_of(request), exc)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         rid = request_id_of(request)
         log.exception("unhandled error request_id=%s path=%s", rid, request.url.path)
         return error_response(rid, 500, "internal", f"internal error; quote request id {rid}")
+
+
+def database_error(rid: str, exc: DBAPIError) -> JSONResponse:
+    """503 when the database is unreachable or busy (retry), else 500 logged with its stack trace."""
+    if exc.connection_invalidated or _is_unavailable(exc):
+        log.warning("database unavailable request_id=%s: %s", rid, exc.orig)
+        return error_response(rid, 503, "unavailable", "the database is unavailable; retry shortly",
+                              headers={"Retry-After": "1"})
+    log.error("database error request_id=%s", rid, exc_info=exc)
+    return error_response(rid, 500, "internal", f"internal error; quote request id {rid}")
 
 
 def _is_unavailable(exc: DBAPIError) -> bool:
