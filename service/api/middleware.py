@@ -151,6 +151,12 @@ def json_too_deep(data: bytes, limit: int) -> bool:
     """Whether brackets outside strings nest deeper than `limit` (linear time, vectorised)."""
     if data.count(b"[") + data.count(b"{") <= limit:
         return False
+    # A prefix is judged exactly (strings and escapes are tracked from the start), and a deep
+    # body usually opens deep: look at the first 64 KiB alone before the whole of a large one.
+    return (len(data) > 1 << 16 and _too_deep(data[:1 << 16], limit)) or _too_deep(data, limit)
+
+
+def _too_deep(data: bytes, limit: int) -> bool:
     if b"\\" in data:
         data = _ESCAPED.sub(b"", data)  # escapes first: \" does not end a string
     data = data.translate(None, _NOT_STRUCTURE)  # brackets and quotes only
