@@ -89,10 +89,5 @@ class RateLimited(PricecastError):
 ERROR_CODES.update({"unauthorized": 401, "forbidden": 403, "rate_limited": 429})
 
 
-class RequestTimeout(PricecastError):
-    status_code = 408
-    code = "request_timeout"
-
-
-# 408 and 431 come from the HTTP edge (api/middleware.py, api/protocol.py) before any route runs.
+# 408 and 431 come from the HTTP edge (api/protocol.py), which answers them in the app's stead.
 ERROR_CODES.update({"request_timeout": 408, "header_too_large": 431})
