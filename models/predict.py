@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from models.calibration import Calibration, PointRule, check_levels
+from models.calibration import PointRule, check_levels
 from models.errors import ConfigError, InsufficientData
 from models.lstm import LSTMConfig, PriceLSTM
 from models.seasonality import Profile

@@ -82,6 +82,20 @@ class QueueFull(PricecastError):
     code = "queue_full"
 
 
+class RequestTimeout(PricecastError):
+    """Headers or body not received in time; answered by the HTTP edge (api/protocol.py)."""
+
+    status_code = 408
+    code = "request_timeout"
+
+
+class HeaderTooLarge(PricecastError):
+    """Request line and headers over PRICECAST_MAX_HEADER_BYTES; answered by the HTTP edge."""
+
+    status_code = 431
+    code = "header_too_large"
+
+
 class Internal(PricecastError):
     status_code = 500
     code = "internal"

@@ -26,7 +26,7 @@ from service import bars
 from service.calendars import timezone_of, ts_day
 from service.db import utcnow
 from service.errors import Conflict, InsufficientData, InvalidInput, NotFound, PricecastError, Unavailable
-from service.registry import checkpoint_file, is_stale, mark_broken, prices_past
+from service.registry import checkpoint_file, is_stale, mark_broken_after, prices_past
 from service.reports import summary
 from service.settings import Settings
 from service.tables import ForecastRecord, ModelStatus, ModelVersion, PricePoint, Ticker
@@ -211,10 +211,9 @@ def _predictor(session: Session, settings: Settings, caches: Caches, t: _Target)
         try:
             predictor = checkpoints.load(checkpoint_file(settings, t.checkpoint_path), expected_sha256=t.sha256)
         except CheckpointError as exc:
-            # In its own transaction, so the failure of the request cannot undo it.
-            with Session(bind=session.get_bind()) as own:
-                mark_broken(own, model_id=t.model_id, reason=str(exc))
-                own.commit()
+            # Recorded once this unit of work ends, whatever its outcome, so the request's failure
+            # cannot undo it and a session holding SQLite's write lock cannot block it.
+            mark_broken_after(session, model_id=t.model_id, reason=str(exc))
             raise Conflict(f"{t.symbol} version {t.version} failed its checkpoint check and is now marked broken; "
                            "activate another version or retrain", details={"ticker": t.symbol, "version": t.version}) from None
         caches.models.put(key, predictor)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 from datetime import UTC, datetime
 
@@ -27,11 +28,36 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(out, default=str)
 
 
+# Control characters (C0, DEL, C1) and Unicode line and paragraph separators: a ticker, path or
+# message holding one must not start a line of its own in a text log, nor move the cursor.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def escape(text: str) -> str:
+    """Control characters as visible escapes (\\n, \\x1b, \\u2028): one record, one line."""
+    return _CONTROL.sub(lambda m: _NAMED.get(m[0]) or (f"\\x{ord(m[0]):02x}" if ord(m[0]) < 0x100 else
+                                                        f"\\u{ord(m[0]):04x}"), text)
+
+
 class TextFormatter(logging.Formatter):
+    """Readable lines; every field escaped, so each record starts one line at column 0.
+
+    A stack trace keeps its lines, each indented by two spaces ("  | ..."): it cannot pass for
+    a record of its own either.
+    """
+
     def format(self, record: logging.LogRecord) -> str:
-        line = super().format(record)
-        extra = " ".join(f"{k}={getattr(record, k)}" for k in EXTRA_FIELDS if hasattr(record, k))
-        return f"{line} {extra}" if extra else line
+        line = escape(f"{self.formatTime(record)} {record.levelname:<7} {record.name}: {record.getMessage()}")
+        extra = " ".join(f"{k}={escape(str(getattr(record, k)))}" for k in EXTRA_FIELDS if hasattr(record, k))
+        if extra:
+            line = f"{line} {extra}"
+        trace = self.formatException(record.exc_info) if record.exc_info else ""
+        if record.stack_info:
+            trace = f"{trace}\n{self.formatStack(record.stack_info)}".strip("\n")
+        if trace:
+            line += "".join(f"\n  | {escape(t)}" for t in trace.splitlines())
+        return line
 
 
 def configure_logging(settings: Settings, stream=None) -> None:
@@ -39,8 +65,7 @@ def configure_logging(settings: Settings, stream=None) -> None:
     stream = stream or sys.stderr
     use_json = settings.log_format == "json" or (settings.log_format == "auto" and not stream.isatty())
     handler = logging.StreamHandler(stream)
-    handler.setFormatter(JsonFormatter() if use_json else
-                         TextFormatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+    handler.setFormatter(JsonFormatter() if use_json else TextFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(settings.log_level.upper())

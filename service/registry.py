@@ -6,9 +6,8 @@ import logging
 from pathlib import Path
 
 import numpy as np
-
-from sqlalchemy import and_, func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import and_, event, func, select, update
+from sqlalchemy.orm import Session, SessionTransaction
 
 from models import checkpoints
 from models.errors import CheckpointError, InsufficientData
@@ -99,6 +98,33 @@ def mark_broken(session: Session, *, model_id: int, reason: str) -> None:
     if status == ModelStatus.ACTIVE:  # the ticker's forecasts change
         bump_revision(session, ticker_id=ticker_id)
     session.flush()
+
+
+def mark_broken_after(session: Session, *, model_id: int, reason: str) -> None:
+    """Mark a version broken in a transaction of its own once this session's transaction ends.
+
+    The forecast path finds broken checkpoints inside a request whose own transaction may roll
+    back (the request fails) or may hold SQLite's write lock (a second session now would wait
+    for it): recording after the end avoids both.
+    """
+    session.info.setdefault(_BROKEN_KEY, []).append((model_id, reason))
+
+
+_BROKEN_KEY = "pricecast_mark_broken"
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _mark_pending_broken(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is not None or not session.info.get(_BROKEN_KEY):
+        return
+    pending = session.info.pop(_BROKEN_KEY)
+    try:
+        with Session(bind=session.get_bind()) as own:
+            for model_id, reason in pending:
+                mark_broken(own, model_id=model_id, reason=reason)
+            own.commit()
+    except Exception:  # noqa: BLE001 - the next request that loads the checkpoint marks it again
+        log.exception("could not mark model versions %s broken", [m for m, _ in pending])
 
 
 def load_predictor(settings: Settings, version: ModelVersion) -> Predictor:

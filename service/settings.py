@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal
+from urllib.parse import unquote
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -54,11 +56,19 @@ class Settings(BaseSettings):
     allow_open: bool = False
     rate_limit: str = "100/second"
     train_rate_limit: str = "20/minute"
-    auth_cache_seconds: float = Field(5.0, ge=0)
+    auth_cache_seconds: float = Field(1.0, ge=0, le=60)  # reads only: writes always ask the database
     log_format: Literal["auto", "json", "text"] = "auto"
 
     # Market time: the calendar of a new series unless its upload names one (?calendar=)
     default_calendar: str = "XNYS"
+
+    # The HTTP edge: what one client may hold (README "Limits"; service/api/protocol.py)
+    max_header_bytes: int = Field(16 * 1024, ge=1024, le=1024 * 1024)
+    header_timeout: float = Field(10.0, gt=0, le=600)
+    body_timeout: float = Field(60.0, gt=0, le=3600)
+    keepalive_timeout: float = Field(5.0, gt=0, le=600)
+    max_connections: int = Field(1000, ge=16, le=1_000_000)
+    max_json_depth: int = Field(32, ge=4, le=1000)
 
     # Forecasts
     stale_after: int = Field(20, ge=1)  # prices past a model's training data before it is `stale`
@@ -99,14 +109,14 @@ class Settings(BaseSettings):
     @classmethod
     def _check_queue_url(cls, value: str | None) -> str | None:
         if value is not None and not value.startswith(("sqlite://", "redis://", "rediss://")):
-            raise ValueError(f"{value!r}: must start with sqlite:// or redis://")
+            raise ValueError("must start with sqlite:// or redis://")  # load_settings shows the value masked
         return value
 
     @field_validator("database_url")
     @classmethod
     def _check_url(cls, value: str | None) -> str | None:
         if value is not None and not value.startswith(("sqlite", "postgresql")):
-            raise ValueError(f"{value!r}: must start with sqlite:// or postgresql+psycopg://")
+            raise ValueError("must start with sqlite:// or postgresql+psycopg://")
         return value
 
     @property
@@ -133,6 +143,60 @@ class Settings(BaseSettings):
     @property
     def heartbeat_interval(self) -> float:
         return max(0.2, min(self.job_heartbeat_timeout / 4, 10.0))
+
+    def redact(self, text: str) -> str:
+        """`text` with every secret of these settings (URL passwords, the bootstrap key) masked."""
+        for url in (self.database_url, self.queue_url):
+            if url:
+                text = text.replace(url, mask_url(url))
+        for secret in sorted(self._secrets(), key=len, reverse=True):
+            text = text.replace(secret, "***")
+        return text
+
+    def _secrets(self) -> set[str]:
+        found = set()
+        if self.bootstrap_key is not None:
+            found.add(self.bootstrap_key.get_secret_value())
+        for url in (self.database_url, self.queue_url):
+            password = url_password(url)
+            if password:
+                # A driver may echo the password decoded, or a fragment of one that holds '@' or ':'.
+                found |= {password, unquote(password)} | {p for p in re.split(r"[@:/]", password) if len(p) >= 4}
+        return {s for s in found if len(s) >= 3}
+
+
+# Settings whose values are never printed, and URLs printed only with their password masked.
+SECRET_FIELDS = frozenset({"bootstrap_key"})
+URL_FIELDS = frozenset({"database_url", "queue_url"})
+_PASSWORD_PARAM = re.compile(r"(?i)((?:^|[?&;])[^=&;]*(?:password|secret|token)[^=&;]*=)[^&;]*")
+
+
+def _split_userinfo(url: str) -> tuple[str, str, str | None, str] | None:
+    """(scheme://, user, password or None, rest after '@'); None when the URL has no user part.
+
+    The user part ends at the last '@' (a password may hold an unescaped '@' or '/')."""
+    scheme, sep, tail = url.partition("://")
+    if not sep or "@" not in tail:
+        return None
+    userinfo, _, rest = tail.rpartition("@")
+    user, colon, password = userinfo.partition(":")
+    return scheme + sep, user, password if colon else None, rest
+
+
+def url_password(url: str | None) -> str | None:
+    parts = _split_userinfo(url) if url else None
+    return parts[2] if parts else None
+
+
+def mask_url(url: str | None) -> str | None:
+    """The URL with its password (and any password= parameter) replaced by ***: safe to print."""
+    if url is None:
+        return None
+    parts = _split_userinfo(url)
+    if parts is not None:
+        scheme, user, password, rest = parts
+        url = f"{scheme}{user}{':***' if password is not None else ''}@{rest}"
+    return _PASSWORD_PARAM.sub(r"\1***", url)
 
 
 RATE_UNITS = {"second": 1.0, "minute": 60.0, "hour": 3600.0}
@@ -161,5 +225,12 @@ def load_settings(**overrides: object) -> Settings:
         problems = []
         for err in exc.errors():
             field = str(err["loc"][0]) if err["loc"] else "?"
-            problems.append(f"PRICECAST_{field.upper()}={err.get('input')!r}: {err['msg']}")
+            value = err.get("input")
+            if field in SECRET_FIELDS:
+                shown = "(value hidden)"
+            elif field in URL_FIELDS and isinstance(value, str):
+                shown = repr(mask_url(value))
+            else:
+                shown = repr(value)
+            problems.append(f"PRICECAST_{field.upper()}={shown}: {err['msg']}")
         raise SettingsError("bad setting: " + "; ".join(problems)) from None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import threading
 from collections.abc import AsyncIterator
@@ -12,15 +11,15 @@ from fastapi import FastAPI
 from fastapi.middleware.gzip import GZipMiddleware
 
 from service import migrate
-from service.api.auth import Authenticator
+from service.api.auth import AuthMiddleware, Authenticator, is_loopback
 from service.api.errors import install_error_handlers
-from service.api.metrics import Metrics, StateCollector
-from service.api.middleware import AccessLogMiddleware, BodyLimitMiddleware, RequestIdMiddleware
+from service.api.metrics import EdgeCollector, Metrics, StateCollector
+from service.api.middleware import AccessLogMiddleware, BodyGuardMiddleware, RequestIdMiddleware
 from service.api.routes import config, forecast, health, jobs, models, page, series
 from service.forecasting import warm_models
 from service.migrate import SchemaBehind  # noqa: F401  (raised by check_schema; imported from here by callers)
 from service.schemas import ErrorResponse
-from service.settings import Settings
+from service.settings import Settings, mask_url
 from service.usecases.runtime import build_runtime
 from service.worker import EmbeddedWorker, Reaper
 
@@ -32,24 +31,26 @@ def check_schema(settings: Settings) -> None:
     migrate.ensure_schema(settings)
 
 
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def check_access(settings: Settings, auth: Authenticator) -> str:
-    """Refuse an open service on a non-loopback address; return a line saying how access works."""
-    if not auth.is_open():
+    """Refuse to start open on a non-loopback address; return a line saying how access works.
+
+    The same rule holds per request (auth.Authenticator): this only fails early and says so.
+    """
+    if not auth.is_open(fresh=True):
         return "API keys required (reads too)" if not settings.public_reads else "API keys required for writes"
     if not is_loopback(settings.host) and not settings.allow_open:
         raise OpenService(
             f"refusing to serve on {settings.host} with no API key configured: create one with "
             "`pricecast keys create --name admin`, or set PRICECAST_BOOTSTRAP_KEY, or set PRICECAST_ALLOW_OPEN=true")
     return f"OPEN: no API key configured, anyone who can reach {settings.host} can read and write"
+
+
+def check_start(app: FastAPI) -> str:
+    """The start-up checks (schema, then access), once per app; return the access line."""
+    if app.state.access is None:
+        check_schema(app.state.settings)
+        app.state.access = check_access(app.state.settings, app.state.auth)
+    return app.state.access
 
 
 class OpenService(RuntimeError):
@@ -68,8 +69,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        check_schema(settings)
-        log.warning("access: %s", check_access(settings, app.state.auth))
+        log.warning("access: %s", check_start(app))  # `serve` ran it already, to fail with one line
         background: EmbeddedWorker | Reaper
         if settings.embedded_worker:
             background = EmbeddedWorker(app.state.runtime)
@@ -78,7 +78,7 @@ def create_app(settings: Settings) -> FastAPI:
         background.start()
         warming = threading.Thread(target=_warm, args=(app,), name="pricecast-warm-models", daemon=True)
         warming.start()
-        log.info("job queue %s; embedded worker %s", settings.queue.split("@")[-1],
+        log.info("job queue %s; embedded worker %s", mask_url(settings.queue),
                  "on" if settings.embedded_worker else "off")
         try:
             yield
@@ -107,11 +107,15 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.engine, app.state.sessionmaker = runtime.engine, runtime.sessions
     app.state.caches, app.state.queue = runtime.caches, runtime.queue
     app.state.auth = Authenticator(settings, app.state.sessionmaker)
+    app.state.access = None  # the access line, once check_start has run
     install_error_handlers(app)
     app.state.metrics = Metrics()
     app.state.metrics.registry.register(StateCollector(app.state))
+    app.state.metrics.registry.register(EdgeCollector())
+    # Outermost last: request id, access log, the key (before any body byte), body bounds, gzip.
     app.add_middleware(GZipMiddleware, minimum_size=4096)  # series and backtests are large JSON
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_upload_bytes)
+    app.add_middleware(BodyGuardMiddleware, max_bytes=settings.max_upload_bytes, max_json_depth=settings.max_json_depth)
+    app.add_middleware(AuthMiddleware, router=app.router, auth=app.state.auth)
     app.add_middleware(AccessLogMiddleware, metrics=app.state.metrics)
     app.add_middleware(RequestIdMiddleware)
     # Routes are matched in order: the hot path (POST /forecast) first, then health checks.

@@ -11,8 +11,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Match
+from starlette.requests import ClientDisconnect
+from starlette.responses import Response
 
+from service.api.routing import allowed_methods, flat_routes
 from service.errors import PricecastError, code_for_status
 
 log = logging.getLogger("pricecast.api")
@@ -84,18 +86,17 @@ def install_error_handlers(app: FastAPI) -> None:
         code = code_for_status(exc.status_code)
         headers = dict(getattr(exc, "headers", None) or {})
         if exc.status_code == 405:  # several routes share a path: Allow lists all their methods
-            headers["Allow"] = ", ".join(_allowed_methods(request))
+            headers["Allow"] = ", ".join(allowed_methods(flat_routes(request.app.router.routes), request.scope))
         return error_response(request_id_of(request), exc.status_code, code, str(exc.detail), headers=headers)
+
+    @app.exception_handler(ClientDisconnect)
+    async def _gone(request: Request, exc: ClientDisconnect) -> Response:
+        # Nobody is left to answer; the access log records 499 (middleware.AccessLogMiddleware).
+        return Response(status_code=499)
 
     @app.exception_handler(DBAPIError)
     async def _database(request: Request, exc: DBAPIError) -> JSONResponse:
-        rid = request_id_of(request)
-        if exc.connection_invalidated or _is_unavailable(exc):
-            log.warning("database unavailable request_id=%s: %s", rid, exc.orig)
-            return error_response(rid, 503, "unavailable", "the database is unavailable; retry shortly",
-                                  headers={"Retry-After": "1"})
-        log.exception("database error request_id=%s", rid)
-        return error_response(rid, 500, "internal", f"internal error; quote request id {rid}")
+        return database_error(request_id_of(request), exc)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -104,13 +105,14 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(rid, 500, "internal", f"internal error; quote request id {rid}")
 
 
-def _allowed_methods(request: Request) -> list[str]:
-    methods: set[str] = set()
-    for route in request.app.router.routes:
-        match, _ = route.matches({**request.scope, "method": "GET"})
-        if match != Match.NONE and getattr(route, "methods", None):
-            methods |= route.methods
-    return sorted(methods)
+def database_error(rid: str, exc: DBAPIError) -> JSONResponse:
+    """503 when the database is unreachable or busy (retry), else 500 logged with its stack trace."""
+    if exc.connection_invalidated or _is_unavailable(exc):
+        log.warning("database unavailable request_id=%s: %s", rid, exc.orig)
+        return error_response(rid, 503, "unavailable", "the database is unavailable; retry shortly",
+                              headers={"Retry-After": "1"})
+    log.error("database error request_id=%s", rid, exc_info=exc)
+    return error_response(rid, 500, "internal", f"internal error; quote request id {rid}")
 
 
 def _is_unavailable(exc: DBAPIError) -> bool:

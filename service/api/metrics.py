@@ -6,7 +6,7 @@ import statistics
 from collections.abc import Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from sqlalchemy import func, select
 
 from service.db import utcnow
@@ -30,6 +30,26 @@ class Metrics:
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
         self.requests.labels(method, route, str(status)).inc()
         self.latency.labels(method, route).observe(seconds)
+
+
+class EdgeCollector:
+    """The HTTP edge of the server in this process (api/protocol.py): open and dropped connections."""
+
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+        from service.api import protocol
+
+        state = protocol.current
+        if state is None:  # not under `pricecast serve` (tests with TestClient)
+            return
+        g = GaugeMetricFamily("pricecast_http_connections_open", "Open HTTP connections")
+        g.add_metric([], state.open)
+        yield g
+        c = CounterMetricFamily("pricecast_http_connections_dropped", "HTTP connections closed by the edge, by reason "
+                                "(header_timeout, header_too_large, body_timeout, evicted, over_capacity)",
+                                labels=["reason"])
+        for reason in ("header_timeout", "header_too_large", "body_timeout", "evicted", "over_capacity"):
+            c.add_metric([reason], state.dropped[reason])
+        yield c
 
 
 class StateCollector:

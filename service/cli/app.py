@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from service.errors import PricecastError
-from service.settings import Settings, SettingsError, load_settings
+from service.settings import Settings, SettingsError, load_settings, mask_url
 
 if TYPE_CHECKING:
     from service.usecases.runtime import Runtime
@@ -57,7 +57,7 @@ def runtime_of(ctx: typer.Context) -> Runtime:
     except SchemaBehind as exc:
         fail(str(exc), hint="run `pricecast migrate` against this database")
     except Exception as exc:  # noqa: BLE001 - a start-up failure is one readable line
-        fail(f"cannot open the database {settings.db_url.split('@')[-1]}: {type(exc).__name__}: {exc}",
+        fail(f"cannot open the database {mask_url(settings.db_url)}: {type(exc).__name__}: {settings.redact(str(exc))}",
              hint="check PRICECAST_DATABASE_URL (or PRICECAST_DATA_DIR) and that the server is running")
     ctx.call_on_close(runtime.close)
     return runtime

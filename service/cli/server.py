@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import gc
+import logging
 
 import typer
 
 from service import migrate as migrations
 from service.cli.app import app, console, fail, settings_of
 from service.logs import configure_logging
+from service.settings import mask_url
 
 
 @app.command()
@@ -25,38 +27,41 @@ def serve(
     """
     import uvicorn
 
-    from service.api import OpenService, SchemaBehind, check_access, check_schema, create_app
-    from service.api.auth import Authenticator
-    from service.db import make_engine, make_sessionmaker
+    from service.api import OpenService, SchemaBehind, check_start, create_app
+    from service.api.protocol import EdgeLimits, connection_cap, make_protocol
 
     settings = settings_of(ctx).model_copy(update={k: v for k, v in {"host": host, "port": port}.items() if v})
     if no_worker:
         settings = settings.model_copy(update={"embedded_worker": False})
     try:
-        check_schema(settings)
+        app_ = create_app(settings)
+        access = check_start(app_)  # the lifespan finds it done: schema and access are checked once
     except SchemaBehind as exc:
         fail(str(exc), hint="run `pricecast migrate` against this database, then start again")
-    except Exception as exc:  # noqa: BLE001 - a start-up failure is one readable line
-        fail(f"cannot open the database {settings.db_url.split('@')[-1]}: {exc}",
-             hint="check PRICECAST_DATABASE_URL and that the server is running")
-    engine = make_engine(settings.db_url)
-    try:
-        access = check_access(settings, Authenticator(settings, make_sessionmaker(engine)))
     except OpenService as exc:
         fail(str(exc), hint="bind to 127.0.0.1 for local use")
-    finally:
-        engine.dispose()
+    except Exception as exc:  # noqa: BLE001 - a start-up failure is one readable line, secrets masked
+        fail(f"cannot open the database {mask_url(settings.db_url)}: {settings.redact(str(exc))}",
+             hint="check PRICECAST_DATABASE_URL and that the server is running")
+    cap = connection_cap(settings.max_connections)
     console.print(f"pricecast serving on http://{settings.host}:{settings.port}  (page: /, API docs: /docs)\n"
                   f"access: {access}", highlight=False)
     configure_logging(settings)
-    app = create_app(settings)
+    if cap < settings.max_connections:
+        logging.getLogger("pricecast.edge").warning(
+            "PRICECAST_MAX_CONNECTIONS=%d lowered to %d to stay under the open-files limit",
+            settings.max_connections, cap)
+    protocol = make_protocol(EdgeLimits(max_header_bytes=settings.max_header_bytes,
+                                        header_timeout=settings.header_timeout,
+                                        body_timeout=settings.body_timeout, max_connections=cap))
     # What is loaded now (torch, numpy, SQLAlchemy...) lives as long as the process: keep it out
     # of the collector's full passes, which cost 200+ ms each on this heap and landed inside
     # requests (bench/ingest.py: the slowest uploads went from 238-263 ms to under 75 ms).
     gc.collect()
     gc.freeze()
-    uvicorn.run(app, host=settings.host, port=settings.port, log_config=None,
-                log_level=settings.log_level, timeout_graceful_shutdown=30)
+    uvicorn.run(app_, host=settings.host, port=settings.port, log_config=None, log_level=settings.log_level,
+                http=protocol, ws="none", timeout_keep_alive=settings.keepalive_timeout,
+                backlog=min(2048, cap), timeout_graceful_shutdown=30)
 
 
 @app.command()
@@ -69,5 +74,6 @@ def migrate(ctx: typer.Context, revision: str = typer.Argument("head", help="tar
     try:
         migrations.upgrade(settings, revision)
     except Exception as exc:  # noqa: BLE001
-        fail(f"migration failed: {exc}", hint="check PRICECAST_DATABASE_URL")
+        fail(f"migration of {mask_url(settings.db_url)} failed: {settings.redact(str(exc))}",
+             hint="check PRICECAST_DATABASE_URL")
     console.print(f"database at revision {migrations.head_revision(settings) if revision == 'head' else revision}")

@@ -106,3 +106,57 @@ def test_bad_rate_setting_names_the_variable(bad):
 
     with pytest.raises(SettingsError, match="PRICECAST_RATE_LIMIT"):
         load_settings(rate_limit=bad)
+
+
+def test_the_key_is_checked_before_the_body_is_read(settings):
+    """No key: 401 whatever the body (bad JSON, too large, too deep); nothing of it is parsed."""
+    _, rw = make_key(settings)
+    json_ = {"content-type": "application/json"}
+    with client(settings, max_upload_bytes=4096) as c:
+        for path in ("/forecast", "/train", "/series/X/train", "/series/X", "/jobs/1/cancel"):
+            assert_error(c.post(path, content=b"{bad", headers=json_), 401, "unauthorized")
+            assert_error(c.post(path, content=b"[" * 100_000, headers=json_), 401, "unauthorized")
+        assert_error(c.post("/forecast", content=b"{bad", headers={**json_, "x-api-key": "pc_wrong"}), 401,
+                     "unauthorized")
+        assert_error(c.post("/forecast", content=b"{bad", headers={**json_, "x-api-key": rw}), 422, "invalid_input")
+        assert_error(c.post("/forecast", content=b"[" * 100_000, headers={**json_, "x-api-key": rw}), 413,
+                     "payload_too_large")
+
+
+def test_revoking_the_last_key_does_not_open_a_server_on_a_public_address(settings):
+    """Off loopback, 'no key configured' refuses keyless requests at request time, not only at start."""
+    key_id, rw = make_key(settings)
+    with client(settings, host="0.0.0.0", auth_cache_seconds=0) as c:
+        assert c.post("/series/X", content=BODY, headers={**CSV, "x-api-key": rw}).status_code == 200
+        revoke(settings, key_id)
+        assert_error(c.post("/series/Y", content=BODY, headers=CSV), 401, "unauthorized")
+        assert_error(c.delete("/series/X"), 401, "unauthorized")
+        assert_error(c.get("/series"), 401, "unauthorized")
+        assert_error(c.post("/series/Y", content=BODY, headers={**CSV, "x-api-key": rw}), 401, "unauthorized")
+    with client(settings, host="0.0.0.0", allow_open=True, auth_cache_seconds=0) as c:  # the operator's explicit choice
+        assert c.post("/series/Y", content=BODY, headers=CSV).status_code == 200
+    with client(settings, auth_cache_seconds=0) as c:  # loopback: open, as documented
+        assert c.post("/series/Z", content=BODY, headers=CSV).status_code == 200
+
+
+def test_a_revoked_key_cannot_write_even_while_reads_may_use_the_cache(settings):
+    key_id, rw = make_key(settings)
+    _, other = make_key(settings)  # the service stays closed after the revocation
+    with client(settings, auth_cache_seconds=60) as c:
+        assert c.get("/series", headers={"x-api-key": rw}).status_code == 200
+        assert c.post("/series/X", content=BODY, headers={**CSV, "x-api-key": rw}).status_code == 200
+        revoke(settings, key_id)
+        for _ in range(3):
+            assert_error(c.post("/series/X", content=BODY, headers={**CSV, "x-api-key": rw}), 401, "unauthorized")
+            assert_error(c.delete("/series/X", headers={"x-api-key": rw}), 401, "unauthorized")
+        # A read may ride the cache up to PRICECAST_AUTH_CACHE_SECONDS; the write lookup refreshed it here.
+        assert_error(c.get("/series", headers={"x-api-key": rw}), 401, "unauthorized")
+        assert c.get("/series", headers={"x-api-key": other}).status_code == 200
+
+
+def test_a_key_created_while_open_closes_anonymous_writes_at_once(settings):
+    with client(settings, auth_cache_seconds=60) as c:
+        assert c.post("/series/X", content=BODY, headers=CSV).status_code == 200
+        assert c.get("/series").status_code == 200  # cached "open" for reads
+        make_key(settings)
+        assert_error(c.post("/series/X", content=BODY, headers=CSV), 401, "unauthorized")

@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 from sqlalchemy import update
 
-from models import checkpoints
 from service import registry, training
 from service.db import utcnow
 from service.errors import Conflict, InsufficientData, InvalidInput, NotFound, QueueFull
