@@ -63,11 +63,23 @@ def labels(ts: np.ndarray, frequency: str, tz: str) -> list[str]:
     ts = np.asarray(ts, dtype=np.int64)
     if is_daily(frequency):
         return np.datetime_as_string((ts // DAY).astype("datetime64[D]")).tolist()
+    offsets = _offsets(ts, tz)
+    wall = np.datetime_as_string((ts + offsets).astype("datetime64[s]"))
+    unique, inverse = np.unique(offsets, return_inverse=True)
+    names = np.array([("+" if o >= 0 else "-") + f"{abs(int(o)) // 3600:02d}:{abs(int(o)) // 60 % 60:02d}"
+                      for o in unique])
+    return np.strings.add(wall, names[inverse]).tolist()  # pandas' strftime took 10x longer
+
+
+def _offsets(ts: np.ndarray, tz: str) -> np.ndarray:
+    """Seconds east of UTC of tz at each time."""
+    if tz == "UTC":
+        return np.zeros(ts.size, dtype=np.int64)
     import pandas as pd
 
-    local = pd.DatetimeIndex((ts * 1_000_000_000).astype("datetime64[ns]"), tz="UTC").tz_convert(tz)
-    text = local.strftime("%Y-%m-%dT%H:%M:%S%z")
-    return [t[:-2] + ":" + t[-2:] for t in text]  # +0100 -> +01:00 (ISO 8601 extended)
+    utc = pd.DatetimeIndex((ts * 1_000_000_000).astype("datetime64[ns]"), tz="UTC")
+    local = utc.tz_convert(tz).tz_localize(None).as_unit("s").asi8
+    return local - ts
 
 
 def moment(ts: int, frequency: str, tz: str) -> date | datetime:
@@ -82,10 +94,7 @@ def local_dates(ts: np.ndarray, frequency: str, tz: str) -> np.ndarray:
     ts = np.asarray(ts, dtype=np.int64)
     if is_daily(frequency) or tz == "UTC":
         return ts // DAY * DAY
-    import pandas as pd
-
-    local = pd.DatetimeIndex((ts * 1_000_000_000).astype("datetime64[ns]"), tz="UTC").tz_convert(tz).tz_localize(None)
-    return local.as_unit("s").asi8 // DAY * DAY
+    return (ts + _offsets(ts, tz)) // DAY * DAY
 
 
 def parse_moment(text: str) -> int:
