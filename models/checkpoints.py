@@ -30,6 +30,7 @@ from models.errors import CheckpointError, ConfigError
 from models.legacy import LegacyCalibration, LegacyPredictor, Scaler
 from models.lstm import LSTMConfig, PriceLSTM
 from models.predict import Predictor
+from models.seasonality import Profile
 from models.train import TrainResult
 from models.volatility import Volatility
 
@@ -72,6 +73,7 @@ def metadata(result: TrainResult, tensors: dict[str, torch.Tensor]) -> dict:
         "point": result.rule.to_dict(),
         "calibration": {"p0": result.calibration.p0, "kappa": result.calibration.kappa,
                         "pool_size": int(result.calibration.z.size)},
+        **({"seasonality": {"factors": result.profile.to_list()}} if getattr(result, "profile", None) is not None else {}),
         "metrics": result.metrics,
         "history": result.history,
         "train_seconds": result.train_seconds,
@@ -150,7 +152,10 @@ def load(path: str | os.PathLike, *, expected_sha256: str | None = None) -> Pred
             calibration = LegacyCalibration(alpha=float(meta["calibration"]["alpha"]), z=z)
             return LegacyPredictor(scaler=Scaler(**meta["scaler"]), calibration=calibration, **common)
         cal = meta["calibration"]
+        season = meta.get("seasonality")
+        profile = Profile(np.asarray(season["factors"], dtype=np.float64)) if season else None
         return Predictor(vol=Volatility(**meta["volatility"]), rule=PointRule(**meta["point"]),
-                         calibration=Calibration(z=z, p0=float(cal["p0"]), kappa=float(cal["kappa"])), **common)
+                         calibration=Calibration(z=z, p0=float(cal["p0"]), kappa=float(cal["kappa"])),
+                         profile=profile, **common)
     except (ConfigError, KeyError, RuntimeError, TypeError, ValueError) as exc:
         raise CheckpointError(f"path={str(path)!r}: metadata does not match the weights ({exc})") from exc

@@ -31,7 +31,7 @@ class Forecaster(Protocol):
 
     window: int
 
-    def forecast(self, prices: np.ndarray, targets: np.ndarray, levels: Sequence[int] = ...) -> dict: ...
+    def forecast(self, prices: np.ndarray, targets: np.ndarray, levels: Sequence[int] = ..., **kw) -> dict: ...
 
 
 def errors(actual: np.ndarray, predicted: np.ndarray, naive_mae: float) -> dict[str, float]:
@@ -126,8 +126,10 @@ def _rows(targets, actual, predicted, last, f, levels, dates) -> list[dict]:
     return [{"date": labels[i], **{k: lists[k][i] for k in keys}} for i in range(len(labels))]
 
 
-def score(predictor: Forecaster, prices: np.ndarray, start: int) -> dict:
-    """One-step-ahead RMSE/MAE of model and persistence over prices[start:] (registry comparisons)."""
+def score(predictor: Forecaster, prices: np.ndarray, start: int, slots: np.ndarray | None = None) -> dict:
+    """One-step-ahead RMSE/MAE of model and persistence over prices[start:] (registry comparisons).
+
+    slots: intraday bars' categories (a predictor without a volatility profile ignores them)."""
     prices = np.asarray(prices, dtype=np.float64)
     needed = predictor.window + 1
     if start < needed or start >= prices.size:
@@ -137,7 +139,7 @@ def score(predictor: Forecaster, prices: np.ndarray, start: int) -> dict:
             available=int(prices.size),
         )
     targets = np.arange(start, prices.size)
-    f = predictor.forecast(prices, targets, levels=(80,))
+    f = predictor.forecast(prices, targets, levels=(80,), **({"slots": slots} if slots is not None else {}))
     actual = prices[targets]
     model = errors(actual, f["predicted"], 1.0)
     pers = errors(actual, f["last"], 1.0)

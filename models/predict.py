@@ -20,6 +20,7 @@ import torch
 from models.calibration import PointRule, check_levels
 from models.errors import ConfigError, InsufficientData
 from models.lstm import LSTMConfig, PriceLSTM
+from models.seasonality import Profile
 from models.volatility import Volatility, horizon
 from models.windows import check_prices, return_windows
 
@@ -49,9 +50,9 @@ class Predictor:
 
     def __init__(self, *, config: LSTMConfig, net: PriceLSTM, vol: Volatility | None, rule: PointRule | None,
                  calibration: Any, price_field: str = "close", metrics: dict | None = None,
-                 data_end: str | None = None) -> None:
+                 data_end: str | None = None, profile: Profile | None = None) -> None:
         self.config, self.net, self.vol, self.rule, self.calibration = config, net, vol, rule, calibration
-        self.price_field, self.metrics, self.data_end = price_field, metrics or {}, data_end
+        self.price_field, self.metrics, self.data_end, self.profile = price_field, metrics or {}, data_end, profile
         self.net.eval()
         for p in self.net.parameters():
             p.requires_grad_(False)
@@ -75,7 +76,17 @@ class Predictor:
         net = PriceLSTM(result.config)
         net.load_state_dict(result.state_dict)
         return cls(config=result.config, net=net, vol=result.vol, rule=result.rule, calibration=result.calibration,
-                   price_field=result.price_field, metrics=result.metrics, data_end=result.data_end)
+                   price_field=result.price_field, metrics=result.metrics, data_end=result.data_end,
+                   profile=getattr(result, "profile", None))
+
+    def _factors(self, n: int, slots: np.ndarray | None) -> np.ndarray | None:
+        """The volatility factor of each of n bars (None: no profile, or no slots given)."""
+        if self.profile is None or slots is None:
+            return None
+        slots = np.asarray(slots, dtype=np.int64)
+        if slots.size < n:
+            raise ConfigError(f"slots={slots.size} items: need at least {n} (one per price, and the target's)")
+        return self.profile.of(slots[:n])
 
     # -- the pieces a format-1 (models.legacy) predictor replaces --
     def _sigma(self, r: np.ndarray, targets: np.ndarray, windows: np.ndarray) -> np.ndarray:
@@ -94,14 +105,23 @@ class Predictor:
         return (mu > 0) | ((mu == 0) & (self.calibration.p0 >= 0.5))
 
     # -- the vectorised path: many target days of one series (backtest, score) --
-    def forecast(self, prices: np.ndarray, targets: np.ndarray, levels: Sequence[int] = (80, 95)) -> dict:
-        """Forecast price k for each target index k, using only prices[:k]. Arrays keyed by name."""
+    def forecast(self, prices: np.ndarray, targets: np.ndarray, levels: Sequence[int] = (80, 95),
+                 slots: np.ndarray | None = None) -> dict:
+        """Forecast price k for each target index k, using only prices[:k]. Arrays keyed by name.
+
+        slots (intraday models): the slot of every price, and of price len(prices) when it is a target.
+        """
         p = check_prices(prices)
         targets = np.asarray(targets, dtype=np.int64)
         r = np.diff(np.log(p))
+        f = self._factors(int(targets.max(initial=p.size - 1)) + 1, slots)
+        if f is not None:
+            r = r / f[1:p.size]
         windows = return_windows(r, self.window, targets)  # (n, window)
         sigma = self._sigma(r, targets, windows)
         g = self._net_output(self._inputs(windows, sigma))
+        if f is not None:
+            sigma = sigma * f[targets]
         out = self._finish(g, windows, sigma, p[targets - 1], levels)
         out["up"] = self._up(out["mu"], out["predicted"], out["last"])
         return out
@@ -121,8 +141,11 @@ class Predictor:
         return out
 
     # -- the single-series path used by the forecast endpoint --
-    def _prepare(self, prices: np.ndarray) -> tuple[np.ndarray, tuple]:
-        """The net's input for the day after the last price (1, window), and what _prediction needs."""
+    def _prepare(self, prices: np.ndarray, slots: np.ndarray | None = None) -> tuple[np.ndarray, tuple]:
+        """The net's input for the day after the last price (1, window), and what _prediction needs.
+
+        slots (intraday models): one per price and one more for the bar being forecast.
+        """
         w = self.window
         p = np.asarray(prices, dtype=np.float64)
         if p.ndim != 1 or p.size < w + 1:
@@ -132,9 +155,17 @@ class Predictor:
                 "for the full volatility estimate)", needed=w + 1, available=n)
         p = check_prices(p[-self.history :])
         r = np.diff(np.log(p))
+        f = None
+        if slots is not None and self.profile is not None:
+            slots = np.asarray(slots, dtype=np.int64)
+            f = self._factors(p.size + 1, slots[-(p.size + 1):])
+            r = r / f[1:-1]
         windows = r[None, -w:]  # (1, window)
         sigma = self._sigma(r, np.array([p.size]), windows)
-        return self._inputs(windows, sigma), (windows, sigma, float(p[-1]))
+        x = self._inputs(windows, sigma)
+        if f is not None:
+            sigma = sigma * f[-1]
+        return x, (windows, sigma, float(p[-1]))
 
     def _prediction(self, g: float, prepared: tuple, levels) -> Prediction:
         windows, sigma, last = prepared
@@ -149,21 +180,30 @@ class Predictor:
             intervals=[(lv, float(out[f"low_{lv}"][0]), float(out[f"high_{lv}"][0])) for lv in check_levels(levels)],
         )
 
-    def predict(self, prices: np.ndarray, levels: Sequence[int] = (80, 95)) -> Prediction:
-        """Forecast the day after the last price from the last `history` prices (window+1 at least)."""
+    def predict(self, prices: np.ndarray, levels: Sequence[int] = (80, 95),
+                slots: np.ndarray | None = None) -> Prediction:
+        """Forecast the step after the last price from the last `history` prices (window+1 at least).
+
+        slots (intraday models): the slot of each price and of the bar being forecast (len(prices) + 1).
+        """
         check_levels(levels)
-        x, prepared = self._prepare(prices)
+        x, prepared = self._prepare(prices, slots)
         return self._prediction(float(self._net_output(x)[0]), prepared, levels)
 
 
 def predict_many(
-    predictors: list[Predictor], price_arrays: list[np.ndarray], levels: Sequence[int] = (80, 95)
+    predictors: list[Predictor], price_arrays: list[np.ndarray], levels: Sequence[int] = (80, 95),
+    slots: list[np.ndarray | None] | None = None,
 ) -> list[Prediction]:
-    """Predict many series at once; predictors with the same architecture share one forward pass."""
+    """Predict many series at once; predictors with the same architecture share one forward pass.
+
+    slots: per series, None (daily) or the slots of its prices and of the bar being forecast.
+    """
     if len(predictors) != len(price_arrays):
         raise ConfigError(f"price_arrays={len(price_arrays)} items: need one per predictor ({len(predictors)})")
     check_levels(levels)
-    prepared = [pred._prepare(p) for pred, p in zip(predictors, price_arrays)]
+    slots = slots or [None] * len(predictors)
+    prepared = [pred._prepare(p, s) for pred, p, s in zip(predictors, price_arrays, slots)]
     groups: dict[tuple[int, int, int], list[int]] = {}
     for i, pred in enumerate(predictors):
         c = pred.config

@@ -34,6 +34,7 @@ from models.evaluate import backtest
 from models.lstm import LSTMConfig, PriceLSTM
 from models.optim import Adam
 from models.predict import Predictor
+from models.seasonality import Profile
 from models.volatility import Volatility, ewma_baseline_sigma
 from models.windows import check_prices, log_returns, return_windows, robust_scale
 
@@ -75,6 +76,7 @@ class TrainResult:
     rule: PointRule
     calibration: Calibration
     best_epoch: int = 0
+    profile: Profile | None = None  # intraday: volatility factors per slot (models/seasonality.py)
 
     def predictor(self) -> Predictor:
         return Predictor.from_result(self)
@@ -193,6 +195,8 @@ class Prepared:
     y: np.ndarray  # (n - window - 1,) float32 scaled, clipped next returns
     stale: np.ndarray  # (n - window - 1,) bool: every return in the window is 0
     center: float  # mean of the training targets: the drift, in units of sigma
+    profile: Profile | None = None  # intraday: volatility factor per slot, fit on the training part
+    slots: np.ndarray | None = None  # (n,) the slot of each price (intraday), else None
 
     def rows(self, first: int, stop: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Inputs (n, window, 1) and targets (n,) of target prices first .. stop-1."""
@@ -201,8 +205,12 @@ class Prepared:
 
 
 def prepare(prices: np.ndarray, config: LSTMConfig, *, dates: Sequence[str] | None = None,
-            price_field: str = "close") -> Prepared:
-    """Check and split the prices; build the scaled windows with statistics from the training part only."""
+            price_field: str = "close", slots: np.ndarray | None = None, n_slots: int | None = None) -> Prepared:
+    """Check and split the prices; build the scaled windows with statistics from the training part only.
+
+    slots (intraday): the category of each price's bar (models/seasonality.py), n_slots of them;
+    returns are divided by their slot's volatility factor before the filter and the net see them.
+    """
     config.validate()
     p = check_prices(prices)
     if dates is not None and len(dates) != p.size:
@@ -210,19 +218,28 @@ def prepare(prices: np.ndarray, config: LSTMConfig, *, dates: Sequence[str] | No
     s = split(p.size, config)
     config = replace(config, window=s.window)
     r = log_returns(p)
-    train_r = r[: s.train_end - 1]  # the returns of the training targets
+    profile, factor = None, np.ones(p.size)
+    if slots is not None:
+        slots = np.asarray(slots, dtype=np.int64)
+        if slots.shape != p.shape:
+            raise ConfigError(f"slots={slots.shape}: need one per price ({p.shape})")
+        profile = Profile.fit(r[: s.train_end - 1], slots[1: s.train_end], int(n_slots or slots.max() + 1))
+        factor = profile.of(slots)  # factor[k]: the bar of price k; the return into it is r[k - 1]
+    rs = r / factor[1:]  # seasonally adjusted returns
+    train_r = rs[: s.train_end - 1]  # the returns of the training targets
     vol = Volatility.fit(train_r, decay=config.vol_decay, robust_scale=robust_scale(train_r))
-    sigma = vol.sigma_path(r)  # (n,): sigma[j] forecasts r[j], the return into price j + 1
+    base = vol.sigma_path(rs)  # (n,): base[j] forecasts rs[j], the return into price j + 1
+    sigma = base * np.append(factor[1:], 1.0)  # (n,) the volatility of r[j] itself
     targets = np.arange(s.window_start, p.size)
-    windows = return_windows(r, s.window, targets)  # (n_targets, window)
-    sig = sigma[targets - 1][:, None]
+    windows = return_windows(rs, s.window, targets)  # (n_targets, window)
+    sig = base[targets - 1][:, None]
     clip = config.input_clip
     x = np.clip(windows / sig, -clip, clip).astype(np.float32)
-    y = np.clip(r[targets - 1] / sig[:, 0], -clip, clip).astype(np.float32)
+    y = np.clip(rs[targets - 1] / sig[:, 0], -clip, clip).astype(np.float32)
     center = float(np.mean(y[: s.train_windows], dtype=np.float64))
     return Prepared(prices=p, dates=list(dates) if dates is not None else None, price_field=price_field,
                     config=config, split=s, returns=r, vol=vol, sigma=sigma,
-                    x=x, y=y, stale=np.all(windows == 0.0, axis=1), center=center)
+                    x=x, y=y, stale=np.all(windows == 0.0, axis=1), center=center, profile=profile, slots=slots)
 
 
 @dataclass
@@ -328,10 +345,10 @@ def finish(prepared: Prepared, fitted: Fitted, *, seed: int) -> TrainResult:
     kappa, t_kappa = Calibration.fit_kappa(actual[val] > 0, p0, pool.shift(mu[val], sigma[val]), candidates)
     calibration = Calibration(z=pool.z, p0=p0, kappa=kappa)
     predictor = Predictor(config=config, net=net, vol=prepared.vol, rule=rule, calibration=calibration,
-                          price_field=prepared.price_field)
+                          price_field=prepared.price_field, profile=prepared.profile)
 
     test = np.arange(s.test_start, s.n)
-    f = predictor.forecast(p, test)
+    f = predictor.forecast(p, test, slots=prepared.slots)
     train_r = r[: s.train_end - 1]
     baseline = ewma_baseline_sigma(r, init_var=float(np.mean(train_r * train_r)))[test - 1]
     naive_mae = float(np.mean(np.abs(np.diff(p[: s.train_end]))))
@@ -351,7 +368,7 @@ def finish(prepared: Prepared, fitted: Fitted, *, seed: int) -> TrainResult:
         train_seconds=fitted.train_seconds,
         windows_per_second=fitted.windows_seen / fitted.train_seconds if fitted.train_seconds > 0 else 0.0,
         state_dict={k: v.detach().clone() for k, v in net.state_dict().items()},
-        vol=prepared.vol, rule=rule, calibration=calibration, best_epoch=fitted.best_epoch,
+        vol=prepared.vol, rule=rule, calibration=calibration, best_epoch=fitted.best_epoch, profile=prepared.profile,
     )
 
 
@@ -369,7 +386,9 @@ def train(
     price_field: str = "close",
     on_epoch: Callable[[EpochInfo], bool | None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    slots: np.ndarray | None = None,
+    n_slots: int | None = None,
 ) -> TrainResult:
-    """Train, calibrate and backtest one model."""
-    prepared = prepare(prices, config, dates=dates, price_field=price_field)
+    """Train, calibrate and backtest one model (slots: intraday bars' categories, see prepare)."""
+    prepared = prepare(prices, config, dates=dates, price_field=price_field, slots=slots, n_slots=n_slots)
     return finish(prepared, fit(prepared, seed=seed, on_epoch=on_epoch, should_stop=should_stop), seed=seed)

@@ -15,26 +15,26 @@ from service.tables import ForecastRecord, PricePoint
 
 
 def resolve_forecasts(session: Session, *, ticker_id: int) -> int:
-    """Resolve every pending forecast of a ticker whose next price has arrived; return how many."""
+    """Resolve every pending forecast of a ticker whose next price (bar) has arrived; return how many."""
     pending = session.scalars(select(ForecastRecord).where(ForecastRecord.ticker_id == ticker_id,
                                                            ForecastRecord.resolved_at.is_(None))).all()
     if not pending:
         return 0
-    first = min(r.as_of for r in pending)
-    rows = session.execute(select(PricePoint.date, PricePoint.close, PricePoint.adj_close)
-                           .where(PricePoint.ticker_id == ticker_id, PricePoint.date > first)
-                           .order_by(PricePoint.date)).all()
+    first = min(r.as_of_ts for r in pending)
+    rows = session.execute(select(PricePoint.ts, PricePoint.close, PricePoint.adj_close)
+                           .where(PricePoint.ticker_id == ticker_id, PricePoint.ts > first)
+                           .order_by(PricePoint.ts)).all()
     days = [r[0] for r in rows]
     now, resolved = utcnow(), 0
     for record in pending:
-        i = bisect.bisect_right(days, record.as_of)
+        i = bisect.bisect_right(days, record.as_of_ts)
         if i == len(days):
             continue
         _, close, adj = rows[i]
         actual = adj if record.price_field == "adj_close" else close
         if actual is None:
             continue
-        record.target_date, record.actual_price, record.resolved_at = days[i], actual, now
+        record.target_ts, record.actual_price, record.resolved_at = days[i], actual, now
         resolved += 1
     session.flush()
     return resolved
@@ -71,7 +71,7 @@ def accuracy_report(session: Session, *, symbol: str) -> dict:
     """Resolved live forecasts per model version and overall, next to persistence and the base rate."""
     ticker = get_ticker(session, symbol=symbol)
     records = session.scalars(select(ForecastRecord).where(ForecastRecord.ticker_id == ticker.id)
-                              .order_by(ForecastRecord.as_of)).all()
+                              .order_by(ForecastRecord.as_of_ts)).all()
     done = [r for r in records if r.resolved_at is not None]
     by_version: dict[int, list[ForecastRecord]] = defaultdict(list)
     for r in done:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import heapq
 import math
 import re
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -18,8 +19,12 @@ from service.tables import PRICE_COLUMNS
 
 MAX_LISTED_ERRORS = 100
 MAX_VALUE_CHARS = 100  # a bad value is echoed back at most this long
-# ISO date, optionally followed by a time of day (which is dropped: these are daily prices).
+# ISO date, optionally followed by a time of day (ignored where a date is asked for: query parameters).
 DATE_RE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?$")
+# A price's date or timestamp: YYYY-MM-DD, or ISO 8601 with a time of day and optionally a UTC offset
+# (Z, +01:00, -0500). Fractions of a second are accepted and dropped (bars are whole minutes).
+STAMP_RE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(\.\d+)?)?)?\s*(Z|[+-]\d{2}:?\d{2})?$")
+STAMP_HINT = "not an ISO date (YYYY-MM-DD) or timestamp (YYYY-MM-DDTHH:MM[:SS][+HH:MM])"
 VOLUME_MAX = 2**63 - 1
 # Every stored date lies in this range, so every component can handle it and the day after it:
 # Python's date (up to 9999), SQLite's text dates, Postgres, numpy and pandas nanosecond
@@ -83,11 +88,144 @@ def describe_errors(details: Any) -> list[str]:
 
 
 def parse_date(text: str) -> date:
+    """An ISO date (a time of day after it is ignored): query parameters such as start/end."""
     match = DATE_RE.fullmatch(text.strip())
     if not match:
         raise ValueError("not an ISO date (YYYY-MM-DD)")
     year, month, day = (int(g) for g in match.groups())
     return date(year, month, day)  # raises ValueError for 2024-02-30
+
+
+def parse_stamp(text: str) -> tuple[int, int | None, bool]:
+    """(wall-clock epoch seconds, UTC offset in seconds or None when naive, has a time of day) of one cell."""
+    match = STAMP_RE.fullmatch(text.strip())
+    if not match:
+        raise ValueError(STAMP_HINT)
+    year, month, day = int(match[1]), int(match[2]), int(match[3])
+    hour, minute, second = int(match[4] or 0), int(match[5] or 0), int(match[6] or 0)
+    day_number = date(year, month, day).toordinal() - _EPOCH_ORDINAL  # ValueError for 2024-02-30
+    if hour > 23 or minute > 59 or second > 59:
+        raise ValueError(f"invalid time of day {match[4]}:{match[5]}")
+    offset = None
+    if match[8]:
+        zone = match[8]
+        if zone == "Z":
+            offset = 0
+        else:
+            digits = zone[1:].replace(":", "")
+            hours, minutes = int(digits[:2]), int(digits[2:])
+            if hours > 18 or minutes > 59:
+                raise ValueError(f"invalid UTC offset {zone}")
+            offset = (1 if zone[0] == "+" else -1) * (hours * 3600 + minutes * 60)
+    timed = match[4] is not None and (hour or minute or second or offset is not None)
+    return day_number * 86400 + hour * 3600 + minute * 60 + second, offset, bool(timed)
+
+
+@dataclass
+class Stamps:
+    """Converted date/timestamp cells: sortable keys, and how to read them.
+
+    keys: UTC epoch seconds when `aware` (every cell had an offset), else wall-clock seconds (the
+    time as written, counted as if it were UTC): a date is its midnight. `timed`: some cell has
+    a time of day, so these are intraday bars. Bad cells are None.
+    """
+
+    keys: list[int | None]
+    aware: bool = False
+    timed: bool = False
+
+
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+_KEY_MIN = (DATE_MIN.toordinal() - _EPOCH_ORDINAL) * 86400
+_KEY_MAX = (DATE_MAX.toordinal() - _EPOCH_ORDINAL + 1) * 86400 - 1
+
+
+def convert_stamps(raw: list, wheres: list[int], errors: Errors, bad: set[int]) -> Stamps:
+    """Convert date or timestamp cells (each within DATE_MIN..DATE_MAX), naming each bad one.
+
+    Dates (YYYY-MM-DD) and ISO 8601 timestamps with or without a UTC offset are read; a file
+    mixing timestamps with an offset and without one is refused (the naive ones would have to be
+    guessed). Clean columns are converted by numpy or pandas in C; anything else cell by cell.
+    """
+    out = _fast_stamps(raw)
+    if out is None:
+        out = _careful_stamps(raw, wheres, errors, bad)
+    keys = out.keys
+    valid = [k for k in keys if k is not None] if bad else keys
+    if valid and (min(valid) < _KEY_MIN or max(valid) > _KEY_MAX):  # type: ignore[type-var]
+        for i, key in enumerate(keys):
+            if key is not None and not _KEY_MIN <= key <= _KEY_MAX:
+                errors.add(wheres[i], "date", raw[i], f"outside the supported range {DATE_MIN} .. {DATE_MAX}")
+                bad.add(i)
+                keys[i] = None
+    return out
+
+
+_ISO_LINES = re.compile(r"(?:\d{4}-\d{2}-\d{2}\n)*\d{4}-\d{2}-\d{2}")
+_NAIVE_LINES = re.compile(r"(?:\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2})?\n)*\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2})?")
+_AWARE_LINES = re.compile(r"(?:\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2})?(?:Z|[+-]\d{2}:?\d{2})\n)*"
+                          r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2})?(?:Z|[+-]\d{2}:?\d{2})")
+
+
+def _fast_stamps(raw: list) -> Stamps | None:
+    """Vectorised conversion of a clean column (every cell one shape); None: the careful path."""
+    try:
+        joined = "\n".join(raw)  # TypeError unless every cell is text
+    except TypeError:
+        return None
+    if not raw:
+        return Stamps([])
+    try:
+        if _ISO_LINES.fullmatch(joined):
+            days = np.array(raw, dtype="datetime64[D]").astype(np.int64)
+            return Stamps((days * 86400).tolist())
+        if _NAIVE_LINES.fullmatch(joined):
+            secs = np.array(raw, dtype="datetime64[s]").astype(np.int64)
+            if not (secs % 86400).any():
+                return Stamps(secs.tolist())  # every time is midnight: dates, as pandas writes them
+            return Stamps(secs.tolist(), timed=True)
+        if _AWARE_LINES.fullmatch(joined):
+            import pandas as pd
+
+            utc = pd.to_datetime(pd.Series(raw, dtype=object), format="ISO8601", utc=True).dt.as_unit("s")
+            return Stamps(utc.astype("int64").tolist(), aware=True, timed=True)
+    except (ValueError, OverflowError):
+        return None  # e.g. 2024-02-30, 25:00: the careful path names the cell
+    return None
+
+
+def _careful_stamps(raw: list, wheres: list[int], errors: Errors, bad: set[int]) -> Stamps:
+    keys: list[int | None] = []
+    offsets: list[int | None] = []
+    timed = False
+    for i, text in enumerate(raw):
+        try:
+            if not isinstance(text, str):
+                raise ValueError(STAMP_HINT)
+            key, offset, has_time = parse_stamp(text)
+        except ValueError as exc:
+            reason = str(exc)
+            if reason != STAMP_HINT and "time" not in reason and "offset" not in reason:
+                reason = f"invalid date: {exc}"
+            errors.add(wheres[i], "date", text, reason)
+            bad.add(i)
+            keys.append(None)
+            offsets.append(None)
+            continue
+        keys.append(key)
+        offsets.append(offset)
+        timed = timed or has_time
+    given = [i for i, k in enumerate(keys) if k is not None]
+    aware = [i for i in given if offsets[i] is not None]
+    if aware and len(aware) != len(given):
+        naive = next(i for i in given if offsets[i] is None)
+        errors.add(wheres[naive], "date", raw[naive], "a timestamp without a UTC offset in a file whose timestamps "
+                   f"have one (first at {errors.key} {wheres[aware[0]]}): give every one an offset, or none")
+        bad.add(naive)
+        return Stamps(keys, aware=True, timed=True)
+    if aware:
+        keys = [None if k is None else k - offsets[i] for i, k in enumerate(keys)]  # type: ignore[operator]
+    return Stamps(keys, aware=bool(aware), timed=timed)
 
 
 def _number(raw: Any, column: str) -> float | int | None:
@@ -142,50 +280,6 @@ def _fast_column(cells: Any, column: str) -> list | None:
     except (ValueError, OverflowError):
         return None
     return arr.tolist() if (np.isfinite(arr).all() and (arr > 0).all()) else None
-
-
-_ISO_LINES = re.compile(r"(?:\d{4}-\d{2}-\d{2}\n)*\d{4}-\d{2}-\d{2}")
-
-
-def convert_dates(raw: list, wheres: list[int], errors: Errors, bad: set[int]) -> tuple[list[date | None], bool]:
-    """Convert date cells (each in DATE_MIN..DATE_MAX), naming each bad one; and whether all were plain YYYY-MM-DD."""
-    out: list[date | None] | None = None
-    iso = False
-    try:
-        joined = "\n".join(raw)  # TypeError unless every cell is text
-    except TypeError:
-        joined = ""
-    if raw and _ISO_LINES.fullmatch(joined):
-        try:
-            out = list(map(date.fromisoformat, raw))
-            iso = True
-        except ValueError:
-            out = None  # e.g. 2024-02-30: the loop below names the row
-    if out is None:
-        out = []
-        for i, text in enumerate(raw):
-            try:
-                if not isinstance(text, str):
-                    raise ValueError("not an ISO date (YYYY-MM-DD)")
-                if len(text) == 10 and text[4] == "-" and text[7] == "-" and text.isascii():
-                    out.append(date.fromisoformat(text))
-                    continue
-                out.append(parse_date(text))
-            except ValueError as exc:
-                reason = str(exc) if "ISO" in str(exc) else f"invalid date: {exc}"
-                if isinstance(text, str) and not DATE_RE.fullmatch(text.strip()):
-                    reason = "not an ISO date (YYYY-MM-DD)"
-                errors.add(wheres[i], "date", text, reason)
-                bad.add(i)
-                out.append(None)
-    valid = out if not bad else [d for d in out if d is not None]
-    if valid and (min(valid) < DATE_MIN or max(valid) > DATE_MAX):  # type: ignore[type-var]
-        for i, day in enumerate(out):
-            if day is not None and not DATE_MIN <= day <= DATE_MAX:
-                errors.add(wheres[i], "date", raw[i], f"outside the supported range {DATE_MIN} .. {DATE_MAX}")
-                bad.add(i)
-                out[i] = None
-    return out, iso
 
 
 def convert_column(raw: Any, name: str, wheres: list[int], errors: Errors, bad: set[int]) -> list:

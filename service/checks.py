@@ -1,4 +1,4 @@
-"""Warnings about a series' shape: gaps, non-trading days, high below low, unadjusted splits.
+"""Warnings about a series' shape: missing sessions or bars, rows off the calendar, high below low, splits.
 
 Warnings never refuse an upload; they name the date and what looks wrong. Each rule lives in
 one function here so the upload path, the CLI and the backtest say the same thing.
@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from datetime import date
+from typing import Any
 
 import numpy as np
 
 MAX_WARNINGS_PER_KIND = 20
-GAP_DAYS = 7  # a gap longer than a week is more than a weekend plus a holiday
 
 # name -> price ratio before/after the split day (a 2:1 split halves the price).
 SPLIT_RATIOS = {
@@ -40,46 +39,72 @@ def capped(messages: list[str], kind: str) -> list[str]:
     return messages[:MAX_WARNINGS_PER_KIND] + [f"... and {len(messages) - MAX_WARNINGS_PER_KIND} more {kind}"]
 
 
-def ordinals(days: Sequence[date]) -> np.ndarray:
-    """Proleptic Gregorian ordinals of the dates (1 is 0001-01-01, a Monday)."""
-    return np.fromiter(map(date.toordinal, days), dtype=np.int64, count=len(days))
+def session_warnings(cal: Any, frequency: str, ts: np.ndarray, new: np.ndarray) -> list[str]:
+    """Rows on non-sessions and missing sessions (daily) or bars (intraday), judged by the series' calendar.
 
+    `ts`: the stored series' times around the upload (ascending, epoch seconds UTC), `new`: which of
+    them the upload wrote. A row off the calendar is named when it is new; a run of missing
+    sessions or bars is named when a new row bounds it. The overnight gap, weekends and holidays
+    are not missing: the calendar has no session there.
+    """
+    from service import bars
 
-def non_trading_days(days: Sequence[date]) -> list[date]:
-    """Dates on which the market is closed: weekends (an exchange calendar can replace this one function)."""
-    return [days[i] for i in np.flatnonzero((ordinals(days) - 1) % 7 >= 5)]
-
-
-def calendar_warnings(days: Sequence[date]) -> list[str]:
-    """Warn about rows dated on a non-trading day."""
-    closed = non_trading_days(days)
-    return capped([f"{d}: a {d.strftime('%A')}, when markets are closed; check the dates" for d in closed],
-                  "rows on non-trading days")
-
-
-def gaps(days: Sequence[date]) -> list[tuple[date, date]]:
-    """Consecutive dates (ascending) more than GAP_DAYS apart."""
-    if len(days) < 2:
+    ts = np.asarray(ts, dtype=np.int64)
+    new = np.asarray(new, dtype=bool)
+    if ts.size == 0:
         return []
-    return [(days[i], days[i + 1]) for i in np.flatnonzero(np.diff(ordinals(days)) > GAP_DAYS)]
+    tz, name = cal.tz, cal.name
+    out: list[str] = []
+    span = cal.fallback(int(ts.min()), int(ts.max()))
+    if span is not None:
+        out.append(f"{name}: the exchange_calendars library knows its sessions only from "
+                   f"{bars.ts_day(cal.evaluable[0])} to {bars.ts_day(cal.evaluable[1])}; days outside that "
+                   f"(here {span[0]} .. {span[1]}) are judged as weekdays")
+    if bars.is_daily(frequency):
+        sessions = cal.sessions
+        at = np.searchsorted(sessions, ts)
+        on = (at < sessions.size) & (sessions[np.minimum(at, sessions.size - 1)] == ts)
+        off = [bars.ts_day(int(t)) for t in ts[new & ~on]]
+        out += capped([f"{d}: a {d.strftime('%A')}, not a {name} session "
+                       f"({'a weekend' if d.weekday() >= 5 else 'a holiday or closure'}); check the dates"
+                       for d in off], "rows on non-sessions")
+        between = np.searchsorted(sessions, ts[1:]) - np.searchsorted(sessions, ts[:-1], side="right")
+        runs = np.flatnonzero((between > 0) & (new[1:] | new[:-1]))
+        messages = []
+        for i in runs:
+            lo, hi = np.searchsorted(sessions, ts[i], side="right"), np.searchsorted(sessions, ts[i + 1])
+            missing = [bars.ts_day(int(d)).isoformat() for d in sessions[lo:min(hi, lo + 5)]]
+            more = f", ... ({int(between[i]) - 5} more)" if between[i] > 5 else ""
+            messages.append(f"{int(between[i])} {name} session(s) missing between {bars.ts_day(int(ts[i]))} and "
+                            f"{bars.ts_day(int(ts[i + 1]))}: {', '.join(missing)}{more}")
+        return out + capped(messages, "runs of missing sessions")
+    seconds = bars.bar_seconds(frequency)
+    grid = bars.locate(cal, ts, seconds)
+    outside = np.flatnonzero(new & ~grid.inside)
+    out += capped([f"{bars.label(int(ts[i]), frequency, tz)}: outside the {name} sessions (bars are stamped "
+                   f"with the time they open); check the times" for i in outside], "bars outside sessions")
+    per = bars.session_bars(cal, seconds)
+    start = np.concatenate(([0], np.cumsum(per)[:-1]))
+    seg = np.maximum(grid.segment, 0)
+    index = np.where(grid.inside, start[seg] + grid.bar, -1)  # the bar's number over the whole calendar
+    pair = (index[1:] >= 0) & (index[:-1] >= 0) & (new[1:] | new[:-1])
+    gap = np.where(pair, index[1:] - index[:-1] - 1, 0)
+    messages = []
+    for i in np.flatnonzero(gap > 0):
+        sessions = int(np.count_nonzero(cal.first_of_session[seg[i] + 1:seg[i + 1] + 1]))
+        whole = f", {sessions - 1} whole session(s)" if sessions > 1 else ""
+        messages.append(f"{int(gap[i])} missing {frequency} bar(s) between {bars.label(int(ts[i]), frequency, tz)} "
+                        f"and {bars.label(int(ts[i + 1]), frequency, tz)}{whole}")
+    return out + capped(messages, "runs of missing bars")
 
 
-def gap_warning(a: date, b: date) -> str:
-    return f"gap of {(b - a).days} days between {a} and {b}"
+def high_low_warnings(days: Sequence, high: Sequence[float | None], low: Sequence[float | None]) -> list[str]:
+    """Warn about rows whose high is below their low (`days`: a label per row)."""
+    bad = [i for i, (h, lo) in enumerate(zip(high, low, strict=True)) if h is not None and lo is not None and h < lo]
+    return capped([f"{days[i]}: high below low" for i in bad], "high-below-low rows")
 
 
-def gap_warnings(days: Sequence[date]) -> list[str]:
-    """Warn about gaps of more than GAP_DAYS between consecutive dates (ascending)."""
-    return capped([gap_warning(a, b) for a, b in gaps(days)], "gaps")
-
-
-def high_low_warnings(days: Sequence[date], high: Sequence[float | None], low: Sequence[float | None]) -> list[str]:
-    """Warn about rows whose high is below their low."""
-    bad = [d for d, h, lo in zip(days, high, low, strict=True) if h is not None and lo is not None and h < lo]
-    return capped([f"{d}: high below low" for d in bad], "high-below-low rows")
-
-
-def split_warnings(days: Sequence[date], close: Sequence[float]) -> list[str]:
+def split_warnings(days: Sequence, close: Sequence[float]) -> list[str]:
     """Warn about day-over-day moves that an unadjusted stock split explains far better than the market.
 
     For the move r = log(close[t] / close[t-1]) and each split ratio k, the residual

@@ -10,7 +10,7 @@ import logging
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
 
 import numpy as np
@@ -22,6 +22,8 @@ from models import checkpoints
 from models.errors import CheckpointError, ConfigError
 from models.errors import InsufficientData as ModelInsufficientData
 from models.predict import Prediction, Predictor, history_for, predict_many
+from service import bars
+from service.calendars import timezone_of, ts_day
 from service.db import utcnow
 from service.errors import Conflict, InsufficientData, InvalidInput, NotFound, PricecastError, Unavailable
 from service.registry import checkpoint_file, is_stale, mark_broken_after, prices_past
@@ -87,11 +89,13 @@ class _Target:
     sha256: str
     price_field: str
     trained_at: Any
-    data_start: date | None
-    data_end: date | None
+    data_start: Any
+    data_end: Any
     metrics: dict
     window: int
     history: int  # prices a forecast reads (Predictor.history): window + 1 at least
+    calendar: str
+    frequency: str
 
 
 def level_problem(levels: Any) -> str | None:
@@ -129,18 +133,24 @@ class ForecastModel:
 
     version: int
     trained_at: datetime
-    data_start: date | None
-    data_end: date | None
+    data_start: date | datetime | None
+    data_end: date | datetime | None
     metrics: dict
 
 
 @dataclass(frozen=True)
 class Forecast:
-    """One next-step forecast. `ticker_id` and `revision` stamp it for the answer cache; they are not shown."""
+    """One next-step forecast. `ticker_id` and `revision` stamp it for the answer cache; they are not shown.
+
+    as_of / target: dates for a daily series, timestamps in the calendar's zone for intraday bars.
+    """
 
     ticker: str
-    as_of: date
+    as_of: date | datetime
+    target: date | datetime
     target_date: date
+    calendar: str
+    frequency: str
     price_field: str
     last_price: float
     predicted_price: float
@@ -155,20 +165,13 @@ class Forecast:
     revision: int
 
 
-def next_weekday(day: date) -> date:
-    day += timedelta(days=1)
-    while day.weekday() >= 5:
-        day += timedelta(days=1)
-    return day
-
-
 def _targets(session: Session, symbols: list[str], version: int | None) -> dict[str, _Target | PricecastError]:
     pick = ModelVersion.status == ModelStatus.ACTIVE if version is None else ModelVersion.version == version
     rows = session.execute(
         select(Ticker.symbol, Ticker.id, Ticker.revision, ModelVersion.id, ModelVersion.version, ModelVersion.status,
                ModelVersion.checkpoint_path, ModelVersion.checkpoint_sha256, ModelVersion.price_field,
-               ModelVersion.trained_at, ModelVersion.data_start, ModelVersion.data_end, ModelVersion.metrics,
-               ModelVersion.config)
+               ModelVersion.trained_at, ModelVersion.data_start_ts, ModelVersion.data_end_ts, ModelVersion.metrics,
+               ModelVersion.config, Ticker.calendar, Ticker.frequency)
         .select_from(Ticker).outerjoin(ModelVersion, and_(ModelVersion.ticker_id == Ticker.id, pick))
         .where(Ticker.symbol.in_(symbols))).all()
     found: dict[str, _Target | PricecastError] = {}
@@ -176,7 +179,8 @@ def _targets(session: Session, symbols: list[str], version: int | None) -> dict[
     broken = dict(session.execute(select(ModelVersion.ticker_id, func.max(ModelVersion.version))
                                   .where(ModelVersion.ticker_id.in_(inactive), ModelVersion.status == ModelStatus.BROKEN)
                                   .group_by(ModelVersion.ticker_id)).all()) if inactive else {}
-    for (symbol, tid, revision, mid, ver, status, path, sha, field, trained, start, end, metrics, config) in rows:
+    for (symbol, tid, revision, mid, ver, status, path, sha, field, trained, start, end, metrics, config, calendar,
+         frequency) in rows:
         if mid is None and version is None and tid in broken:
             found[symbol] = Conflict(f"{symbol} has no active model: version {broken[tid]} was marked broken (its "
                                      f"checkpoint failed its hash check); activate another version or retrain with "
@@ -190,8 +194,11 @@ def _targets(session: Session, symbols: list[str], version: int | None) -> dict[
             found[symbol] = Conflict(f"{symbol} version {ver} is broken (its checkpoint failed its hash check); "
                                      f"activate another version or retrain", details={"ticker": symbol, "version": ver})
         else:
-            found[symbol] = _Target(symbol, tid, revision, mid, ver, path, sha, field, trained, start, end, metrics,
-                                    int(config["window"]), history_for(config))
+            tz = "UTC" if bars.is_daily(frequency) else timezone_of(calendar)
+            found[symbol] = _Target(symbol, tid, revision, mid, ver, path, sha, field, trained,
+                                    None if start is None else bars.moment(start, frequency, tz),
+                                    None if end is None else bars.moment(end, frequency, tz), metrics,
+                                    int(config["window"]), history_for(config), calendar, frequency)
     for symbol in symbols:
         found.setdefault(symbol, NotFound(f"ticker {symbol!r} not found", details={"ticker": symbol}))
     return found
@@ -217,19 +224,35 @@ def _recent_prices(session: Session, targets: list[_Target]) -> dict[int, list[t
     """The latest `history` rows of every target ticker, in one query that walks the (ticker, date) key."""
     depth = max(t.history for t in targets)
     inner = aliased(PricePoint)
-    cutoff = (select(inner.date).where(inner.ticker_id == PricePoint.ticker_id).order_by(inner.date.desc())
+    cutoff = (select(inner.ts).where(inner.ticker_id == PricePoint.ticker_id).order_by(inner.ts.desc())
               .offset(depth - 1).limit(1).correlate(PricePoint).scalar_subquery())
-    query = (select(PricePoint.ticker_id, PricePoint.date, PricePoint.close, PricePoint.adj_close)
+    query = (select(PricePoint.ticker_id, PricePoint.ts, PricePoint.close, PricePoint.adj_close)
              .where(PricePoint.ticker_id.in_([t.ticker_id for t in targets]),
-                    PricePoint.date >= func.coalesce(cutoff, date(1, 1, 1)))
-             .order_by(PricePoint.ticker_id, PricePoint.date))
+                    PricePoint.ts >= func.coalesce(cutoff, _TS_MIN))
+             .order_by(PricePoint.ticker_id, PricePoint.ts))
     out: dict[int, list[tuple]] = {t.ticker_id: [] for t in targets}
     for tid, day, close, adj in session.execute(query):
         out[tid].append((day, close, adj))
     return out
 
 
-def _series(t: _Target, rows: list[tuple]) -> tuple[np.ndarray, date]:
+_TS_MIN = -(2**62)
+
+
+def _slots(t: _Target, ts: np.ndarray, predictor: Predictor) -> np.ndarray | None:
+    """Intraday: the slots of the prices read and of the bar being forecast (models/seasonality.py)."""
+    if bars.is_daily(t.frequency) or getattr(predictor, "profile", None) is None:
+        return None
+    seconds = bars.bar_seconds(t.frequency)
+    target = bars.next_target(t.calendar, t.frequency, int(ts[-1]))
+    stamps = np.append(ts, target)
+    cal = bars.calendar_for(t.calendar, stamps)
+    # The profile's last category is "after a closure"; its time-of-day count is one less.
+    slots, _ = bars.slots(cal, stamps, seconds, tod_count=predictor.profile.factors.size - 1)
+    return slots
+
+
+def _series(t: _Target, rows: list[tuple]) -> tuple[np.ndarray, int]:
     needed = t.window + 1
     rows = rows[-t.history:]
     if len(rows) < needed:
@@ -250,9 +273,13 @@ def _complete_suffix(values: list) -> list:
     return values[missing[-1] + 1:] if missing else values
 
 
-def _forecast(t: _Target, p: Prediction, as_of: date, *, stale: bool, price_field: str | None = None) -> Forecast:
+def _forecast(t: _Target, p: Prediction, as_of: int, *, stale: bool, price_field: str | None = None) -> Forecast:
+    tz = "UTC" if bars.is_daily(t.frequency) else timezone_of(t.calendar)
+    target = bars.next_target(t.calendar, t.frequency, as_of)
     return Forecast(
-        ticker=t.symbol, as_of=as_of, target_date=next_weekday(as_of), price_field=price_field or t.price_field,
+        ticker=t.symbol, as_of=bars.moment(as_of, t.frequency, tz), target=bars.moment(target, t.frequency, tz),
+        target_date=ts_day(int(bars.local_dates(np.array([target]), t.frequency, tz)[0])), calendar=t.calendar,
+        frequency=t.frequency, price_field=price_field or t.price_field,
         last_price=p.last_price, predicted_price=p.predicted_price, predicted_return=p.predicted_return,
         trend=p.trend, prob_up=p.prob_up, intervals=[Interval(lv, lo, hi) for lv, lo, hi in p.intervals],
         no_edge=bool(t.metrics.get("no_edge", True)), stale=stale,
@@ -299,23 +326,27 @@ def forecast_batch(session: Session, *, settings: Settings, caches: Caches, symb
     if not targets:
         return results
     prices = _recent_prices(session, targets)
-    ready: list[tuple[_Target, Predictor, np.ndarray, date]] = []
+    ready: list[tuple[_Target, Predictor, np.ndarray, int]] = []
+    slots: list[np.ndarray | None] = []
     for t in targets:
         try:
             series, as_of = _series(t, prices[t.ticker_id])
-            ready.append((t, _predictor(session, settings, caches, t), series, as_of))
+            predictor = _predictor(session, settings, caches, t)
+            stamps = np.fromiter((r[0] for r in prices[t.ticker_id][-series.size:]), dtype=np.int64, count=series.size)
+            slots.append(_slots(t, stamps, predictor))
+            ready.append((t, predictor, series, as_of))
         except PricecastError as exc:
             results[t.symbol] = exc
     if not ready:
         return results
-    predictions = predict_many([r[1] for r in ready], [r[2] for r in ready], levels)
+    predictions = predict_many([r[1] for r in ready], [r[2] for r in ready], levels, slots=slots)
     behind = prices_past(session, model_ids=[r[0].model_id for r in ready])
     records = []
     for (t, _, _, as_of), p in zip(ready, predictions, strict=True):
         out = _forecast(t, p, as_of, stale=is_stale(settings, behind.get(t.model_id, 0)))
         results[t.symbol] = out
         records.append({"ticker_id": t.ticker_id, "version": t.version, "price_field": t.price_field,
-                        "as_of": as_of, "last_price": p.last_price, "predicted_price": p.predicted_price,
+                        "as_of_ts": as_of, "last_price": p.last_price, "predicted_price": p.predicted_price,
                         "prob_up": p.prob_up,
                         "intervals": [{"level": i.level, "low": i.low, "high": i.high} for i in out.intervals]})
     _record(session, records)
@@ -328,7 +359,7 @@ def _record(session: Session, records: list[dict]) -> None:
         return
     insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
     now = utcnow()
-    session.execute(insert(ForecastRecord).on_conflict_do_nothing(index_elements=["ticker_id", "version", "as_of"]),
+    session.execute(insert(ForecastRecord).on_conflict_do_nothing(index_elements=["ticker_id", "version", "as_of_ts"]),
                     [{**r, "served_at": now} for r in records])
 
 
@@ -338,20 +369,22 @@ def forecast_inline(session: Session, *, settings: Settings, caches: Caches, sym
     target = _targets(session, [symbol], version)[symbol]
     if isinstance(target, PricecastError):
         raise target
+    bars.resolve(upload, calendar=target.calendar, stored=target.frequency, given=None)
     predictor = _predictor(session, settings, caches, target)
     field = target.price_field
     values = upload.columns.get(field) if field in upload.columns else None
     if values is None or any(v is None for v in values[-(target.window + 1):]):
         field, values = "close", upload.columns["close"]
     try:  # up to `history` prices are read; window + 1 is enough, with a shorter volatility history
-        p = predictor.predict(np.array(_complete_suffix(values[-predictor.history:]), dtype=np.float64), levels)
+        series = np.array(_complete_suffix(values[-predictor.history:]), dtype=np.float64)
+        p = predictor.predict(series, levels, slots=_slots(target, upload.ts[-series.size:], predictor))
     except ModelInsufficientData as exc:
         raise InsufficientData(f"prices: {exc.available} given, version {target.version} needs window+1="
                                f"{exc.needed}", details={"field": "prices", "needed": exc.needed,
                                                           "available": exc.available}) from None
     except ConfigError as exc:
         raise InvalidInput(f"prices: {exc}", details={"field": "prices"}) from None
-    return _forecast(target, p, upload.dates[-1], stale=False, price_field=field)
+    return _forecast(target, p, int(upload.ts[-1]), stale=False, price_field=field)
 
 
 def warm_models(settings: Settings, factory: sessionmaker[Session], caches: Caches) -> int:

@@ -1,6 +1,6 @@
 """Write validated uploads into price_point: COPY and one merge statement on Postgres, executemany on SQLite.
 
-Both paths have the same semantics. `merge` inserts new dates and updates changed ones, comparing
+Both paths have the same semantics. `merge` inserts new times (`ts`, epoch seconds) and updates changed ones, comparing
 and writing only the columns the upload has; `replace` writes every column (absent ones become
 null) and deletes the stored dates the upload lacks. A ticker's revision goes up by one when any
 of its rows changed. The caller holds the tickers' row locks (series.lock_tickers), so the
@@ -12,7 +12,7 @@ from __future__ import annotations
 import sqlite3
 import struct
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from itertools import chain, repeat
 
 import numpy as np
@@ -48,17 +48,15 @@ def _write_sqlite(session: Session, uploads: list[tuple[int, ParsedUpload]], mod
     for ticker_id, upload in uploads:
         counts = out[ticker_id] = Counts()
         present = tuple(upload.columns)
-        query = f"SELECT date, {', '.join(PRICE_COLUMNS)} FROM price_point WHERE ticker_id = ?"
+        days = upload.ts.tolist()
+        query = f"SELECT ts, {', '.join(PRICE_COLUMNS)} FROM price_point WHERE ticker_id = ?"
         params: tuple = (ticker_id,)
-        if mode == "merge" and upload.dates:
-            query += " AND date BETWEEN ? AND ?"
-            params += (upload.dates[0].isoformat(), upload.dates[-1].isoformat())
+        if mode == "merge" and days:
+            query += " AND ts BETWEEN ? AND ?"
+            params += (days[0], days[-1])
         stored = {row[0]: row[1:] for row in conn.exec_driver_sql(query, params)}
         written = present if mode == "merge" else PRICE_COLUMNS
-        values = [upload.columns.get(c) or [None] * len(upload.dates) for c in written]
-        days = upload.iso_dates
-        if days is None or len(days) != len(upload.dates):
-            days = list(map(date.isoformat, upload.dates))
+        values = [upload.columns.get(c) or [None] * len(days) for c in written]
         inserts: list[int] = []
         updates: list[int] = []
         if stored:
@@ -77,14 +75,14 @@ def _write_sqlite(session: Session, uploads: list[tuple[int, ParsedUpload]], mod
             if len(inserts) != len(days):
                 keep = [k for k in keep if any(values[k][i] is not None for i in inserts)]
             rows = list(zip(repeat(ticker_id), days, *(values[k] for k in keep)))
-            _insert(conn, ("ticker_id", "date", *(written[k] for k in keep)),
+            _insert(conn, ("ticker_id", "ts", *(written[k] for k in keep)),
                     rows if len(inserts) == len(rows) else [rows[i] for i in inserts])
         if updates:
             sets = ", ".join(f"{c} = ?" for c in written)
             rows = list(zip(*values, repeat(ticker_id), days))
-            conn.exec_driver_sql(f"UPDATE price_point SET {sets} WHERE ticker_id = ? AND date = ?", [rows[i] for i in updates])
+            conn.exec_driver_sql(f"UPDATE price_point SET {sets} WHERE ticker_id = ? AND ts = ?", [rows[i] for i in updates])
         if mode == "replace" and stored:
-            conn.exec_driver_sql("DELETE FROM price_point WHERE ticker_id = ? AND date = ?",
+            conn.exec_driver_sql("DELETE FROM price_point WHERE ticker_id = ? AND ts = ?",
                                  list(zip(repeat(ticker_id), stored)))
             counts.deleted = len(stored)
         counts.inserted, counts.updated = len(inserts), len(updates)
@@ -124,35 +122,35 @@ _ROWS_PER_INSERT = 256
 # --- Postgres: one binary COPY of every row into a temporary staging table, then one statement
 # --- that inserts, updates, deletes (replace), counts per ticker and bumps the revisions.
 
-_STAGE = ("CREATE TEMP TABLE IF NOT EXISTS price_stage (ticker_id int4 NOT NULL, date date NOT NULL, "
+_STAGE = ("CREATE TEMP TABLE IF NOT EXISTS price_stage (ticker_id int4 NOT NULL, ts int8 NOT NULL, "
           "open float8, high float8, low float8, close float8, adj_close float8, volume int8) ON COMMIT DELETE ROWS;"
           " DELETE FROM price_stage")
 # Fixed-width binary COPY records, so the whole payload is one numpy array. Stored prices are
 # > 0 and volumes >= 0, which leaves room for two markers: an empty cell (store null) is NaN for
 # a price and -1 for volume; a column the upload does not have (merge: keep the stored value) is
 # -1 for a price and -2 for volume. The merge statement turns them back.
-_RECORD = np.dtype([("n", ">i2"), ("l_ticker_id", ">i4"), ("ticker_id", ">i4"), ("l_date", ">i4"), ("date", ">i4")]
+_RECORD = np.dtype([("n", ">i2"), ("l_ticker_id", ">i4"), ("ticker_id", ">i4"), ("l_ts", ">i4"), ("ts", ">i8")]
                    + [f for c in PRICE_COLUMNS for f in ((f"l_{c}", ">i4"), (c, ">i8" if c == "volume" else ">f8"))])
 _COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
 _COPY_TRAILER = struct.pack(">h", -1)
-_PG_EPOCH = date(2000, 1, 1).toordinal()
 _EMPTY = {"volume": -1}
 _ABSENT = {"volume": -2}
 
 
 def _payload(uploads: list[tuple[int, ParsedUpload]], mode: str) -> bytes:
-    n = sum(len(u.dates) for _, u in uploads)
+    n = sum(len(u.ts) for _, u in uploads)
     rec = np.empty(n, dtype=_RECORD)
     rec["n"] = 2 + len(PRICE_COLUMNS)
-    rec["l_ticker_id"] = rec["l_date"] = 4
+    rec["l_ticker_id"] = 4
+    rec["l_ts"] = 8
     for c in PRICE_COLUMNS:
         rec[f"l_{c}"] = 8
     at = 0
     for ticker_id, upload in uploads:
-        k = len(upload.dates)
+        k = len(upload.ts)
         part = rec[at:at + k]
         part["ticker_id"] = ticker_id
-        part["date"] = np.fromiter(map(date.toordinal, upload.dates), dtype=np.int64, count=k) - _PG_EPOCH
+        part["ts"] = upload.ts
         for c in PRICE_COLUMNS:
             values = upload.columns.get(c)
             empty = _EMPTY.get(c, np.nan)
@@ -179,27 +177,27 @@ def _merge_sql(replace: bool) -> str:
     cols = ", ".join(PRICE_COLUMNS)
     # The join to the stored rows is bounded by the tickers and the date range, so the planner
     # reads a range of the primary key rather than the whole table.
-    bounded = "p.ticker_id = ANY(%(ids)s) AND p.date BETWEEN %(lo)s AND %(hi)s"
+    bounded = "p.ticker_id = ANY(%(ids)s) AND p.ts BETWEEN %(lo)s AND %(hi)s"
     parts = [
         f"""s AS MATERIALIZED (
-    SELECT st.ticker_id, st.date, {', '.join(f'{_new_value(c)} AS {c}' for c in PRICE_COLUMNS)},
-           p.date IS NOT NULL AS found, ({', '.join(f'p.{c}' for c in PRICE_COLUMNS)})
+    SELECT st.ticker_id, st.ts, {', '.join(f'{_new_value(c)} AS {c}' for c in PRICE_COLUMNS)},
+           p.ts IS NOT NULL AS found, ({', '.join(f'p.{c}' for c in PRICE_COLUMNS)})
            IS DISTINCT FROM ({', '.join(_new_value(c) for c in PRICE_COLUMNS)}) AS changed
     FROM price_stage st
-    LEFT JOIN price_point p ON p.ticker_id = st.ticker_id AND p.date = st.date AND {bounded})""",
+    LEFT JOIN price_point p ON p.ticker_id = st.ticker_id AND p.ts = st.ts AND {bounded})""",
         f"""ins AS (
-    INSERT INTO price_point (ticker_id, date, {cols}) SELECT ticker_id, date, {cols} FROM s WHERE NOT found
+    INSERT INTO price_point (ticker_id, ts, {cols}) SELECT ticker_id, ts, {cols} FROM s WHERE NOT found
     RETURNING ticker_id)""",
         f"""upd AS (
     UPDATE price_point p SET {', '.join(f'{c} = s.{c}' for c in PRICE_COLUMNS)} FROM s
-    WHERE s.found AND s.changed AND p.ticker_id = s.ticker_id AND p.date = s.date AND {bounded}
+    WHERE s.found AND s.changed AND p.ticker_id = s.ticker_id AND p.ts = s.ts AND {bounded}
     RETURNING p.ticker_id)""",
     ]
     changes = ["SELECT ticker_id, 'i' AS k FROM ins", "SELECT ticker_id, 'u' FROM upd"]
     if replace:
         parts.append("""del AS (
     DELETE FROM price_point p WHERE p.ticker_id = ANY(%(ids)s)
-      AND NOT EXISTS (SELECT 1 FROM price_stage st WHERE st.ticker_id = p.ticker_id AND st.date = p.date)
+      AND NOT EXISTS (SELECT 1 FROM price_stage st WHERE st.ticker_id = p.ticker_id AND st.ts = p.ts)
     RETURNING p.ticker_id)""")
         changes.append("SELECT ticker_id, 'd' FROM del")
     parts += [
@@ -220,7 +218,7 @@ _MERGE_SQL = {False: _merge_sql(False), True: _merge_sql(True)}
 
 def _write_postgres(session: Session, uploads: list[tuple[int, ParsedUpload]], mode: str, now: datetime) -> dict[int, Counts]:
     out = {ticker_id: Counts() for ticker_id, _ in uploads}
-    rows = [(t, u) for t, u in uploads if u.dates]
+    rows = [(t, u) for t, u in uploads if len(u.ts)]
     if not rows and mode == "merge":
         return out
     conn = session.connection()
@@ -228,13 +226,12 @@ def _write_postgres(session: Session, uploads: list[tuple[int, ParsedUpload]], m
     if rows:
         cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
         try:
-            with cursor.copy(f"COPY price_stage (ticker_id, date, {', '.join(PRICE_COLUMNS)}) FROM STDIN (FORMAT BINARY)") as copy:
+            with cursor.copy(f"COPY price_stage (ticker_id, ts, {', '.join(PRICE_COLUMNS)}) FROM STDIN (FORMAT BINARY)") as copy:
                 copy.write(_payload(rows, mode))
         finally:
             cursor.close()
-    ends = [d for _, u in rows for d in (u.dates[0], u.dates[-1])]
-    params = {"ids": [t for t, _ in uploads], "lo": min(ends, default=date.min), "hi": max(ends, default=date.min),
-              "now": now}
+    ends = [int(d) for _, u in rows for d in (u.ts[0], u.ts[-1])]
+    params = {"ids": [t for t, _ in uploads], "lo": min(ends, default=0), "hi": max(ends, default=0), "now": now}
     for ticker_id, inserted, updated, deleted, revision in conn.exec_driver_sql(_MERGE_SQL[mode == "replace"], params):
         out[ticker_id] = Counts(inserted, updated, deleted, revision)
     return out

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import logging
-from datetime import date
 from pathlib import Path
 
+import numpy as np
 from sqlalchemy import and_, event, func, select, update
 from sqlalchemy.orm import Session, SessionTransaction
 
@@ -14,6 +14,7 @@ from models.errors import CheckpointError, InsufficientData
 from models.evaluate import score
 from models.predict import Predictor
 from models.train import TrainResult
+from service.bars import parse_moment
 from service.db import unlink_after_commit
 from service.errors import Conflict, NotFound
 from service.series import PriceArray, bump_revision, get_ticker, load_price_array
@@ -135,11 +136,15 @@ def _compare(settings: Settings, session: Session, active: ModelVersion, result:
              data: PriceArray) -> tuple[bool, str]:
     """Score both models on the latest days neither trained or early-stopped on."""
     starts = [str(active.metrics.get("test_start")), str(result.metrics.get("test_start"))]
-    cutoff = max(starts)
-    first = next((i for i, d in enumerate(data.dates) if d >= cutoff), len(data.dates))
+    try:
+        cutoff = max(parse_moment(s) for s in starts)
+    except ValueError:
+        return False, f"not compared: a test start is unreadable ({starts}); activate it by hand if you want it"
+    first = int(np.searchsorted(data.ts, cutoff)) if data.ts is not None else len(data.dates)
     n_days = len(data.dates) - first
+    cutoff_label = data.dates[first] if first < len(data.dates) else max(starts)
     if n_days < MIN_COMPARE_DAYS:
-        return False, (f"not compared: only {n_days} days since {cutoff} are unseen by both models "
+        return False, (f"not compared: only {n_days} days since {cutoff_label} are unseen by both models "
                        f"(need {MIN_COMPARE_DAYS}); activate it by hand if you want it")
     try:
         old = load_predictor(settings, active)
@@ -151,8 +156,8 @@ def _compare(settings: Settings, session: Session, active: ModelVersion, result:
     try:
         old_prices = data.prices if old.price_field == data.price_field else \
             load_price_array(session, ticker_id=active.ticker_id, price_field=old.price_field).prices
-        old_score = score(old, old_prices, first)
-        new_score = score(new, data.prices, first)
+        old_score = score(old, old_prices, first, slots=data.slots)
+        new_score = score(new, data.prices, first, slots=data.slots)
     except InsufficientData as exc:
         return False, f"not compared: {exc}"
     key = "rmse" if old.price_field == data.price_field else "skill_rmse"
@@ -172,8 +177,8 @@ def register_model(session: Session, *, settings: Settings, ticker: Ticker, resu
     row = ModelVersion(
         ticker_id=ticker.id, version=latest + 1, status=ModelStatus.CANDIDATE, checkpoint_path=checkpoint_path,
         checkpoint_sha256=checkpoint_sha256, config=result.config.to_dict(), price_field=result.price_field,
-        data_start=date.fromisoformat(result.data_start) if result.data_start else None,
-        data_end=date.fromisoformat(result.data_end) if result.data_end else None,
+        data_start_ts=int(data.ts[0]) if data.ts is not None and data.ts.size else None,
+        data_end_ts=int(data.ts[-1]) if data.ts is not None and data.ts.size else None,
         n_rows=result.n_rows, data_revision=data_revision, metrics=result.metrics, backtest=result.backtest,
         seed=result.seed, job_id=job_id,
     )
@@ -216,12 +221,12 @@ def delete_checkpoints(session: Session, *, settings: Settings, ticker_id: int) 
 
 
 def prices_past(session: Session, *, model_ids: list[int]) -> dict[int, int]:
-    """For each model version: how many stored prices lie after its training data (by model id)."""
+    """For each model version: how many stored prices (bars) lie after its training data (by model id)."""
     if not model_ids:
         return {}
-    rows = session.execute(select(ModelVersion.id, func.count(PricePoint.date))
+    rows = session.execute(select(ModelVersion.id, func.count(PricePoint.ts))
                            .join(PricePoint, and_(PricePoint.ticker_id == ModelVersion.ticker_id,
-                                                  PricePoint.date > ModelVersion.data_end))
+                                                  PricePoint.ts > ModelVersion.data_end_ts))
                            .where(ModelVersion.id.in_(model_ids))
                            .group_by(ModelVersion.id)).all()
     return dict(rows)

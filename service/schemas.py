@@ -33,6 +33,7 @@ from service.tickers import TICKER_EXAMPLE, TICKER_PATTERN, TICKER_RULE, normali
 from service.training import SEED_MAX
 
 MAX_ID = 2**31 - 1
+_Date = date  # a field named `date` cannot also use `date` as its type
 
 
 def _ticker(value: Any) -> str:
@@ -85,6 +86,24 @@ class ErrorResponse(BaseModel):
     request_id: str
 
 
+def calendar_enum(schema: dict) -> None:
+    """The calendar names as a JSON-schema enum, made when the OpenAPI document is (the list imports
+    exchange_calendars, about 1 s, which nothing else at import time should pay)."""
+    from service.calendars import calendar_names
+
+    schema["enum"] = list(calendar_names())
+
+
+def frequency_schema(schema: dict) -> None:
+    from service.bars import FREQUENCY_PATTERN, FREQUENCY_RULE
+
+    schema.update(pattern=FREQUENCY_PATTERN, description=FREQUENCY_RULE)
+
+
+# A point in market time: a date for a daily series, else an ISO 8601 timestamp in the calendar's zone.
+Moment = date | datetime
+
+
 class UploadReportRead(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
@@ -94,9 +113,17 @@ class UploadReportRead(BaseModel):
     rows_updated: int
     rows_unchanged: int
     rows_deleted: int
-    first_date: date | None
+    first_date: date | None = Field(description="the session date of the first row")
     last_date: date | None
+    first: Moment | None = Field(None, description="the first row: its date (daily) or timestamp (intraday)")
+    last: Moment | None = None
     revision: int
+    calendar: str = Field(description="the series' calendar (an exchange, 24/7 or weekdays)")
+    timezone: str = Field(description="the calendar's zone: times are shown in it, and naive timestamps read in it")
+    frequency: str = Field(description="the series' bar size: 1d, or intraday such as 5m or 1h")
+    frequency_source: Literal["inferred", "given", "stored"] = Field(
+        description="inferred from the timestamps, given as ?frequency=, or the series' own")
+    notes: list[str] = Field(default_factory=list, description="how the upload was read (e.g. naive timestamps)")
     warnings: list[str]
 
 
@@ -111,7 +138,12 @@ class SeriesSummaryRead(BaseModel):
     rows: int
     first_date: date | None
     last_date: date | None
+    first: Moment | None = None
+    last: Moment | None = None
     revision: int
+    calendar: str
+    timezone: str
+    frequency: str
 
 
 class SeriesListRead(BaseModel):
@@ -121,7 +153,9 @@ class SeriesListRead(BaseModel):
 class PricePointRead(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
-    date: date
+    date: _Date = Field(description="the session date (intraday: the bar's date in the calendar's zone)")
+    time: datetime | None = Field(None, description="intraday bars: when the bar opens, in the calendar's zone "
+                                                    "(absent for daily prices)", exclude_if=lambda v: v is None)
     open: float | None = None
     high: float | None = None
     low: float | None = None
@@ -132,7 +166,24 @@ class PricePointRead(BaseModel):
 
 class SeriesRead(BaseModel):
     ticker: str
+    calendar: str
+    timezone: str
+    frequency: str
     points: list[PricePointRead]
+
+
+class SeriesPatch(BaseModel):
+    """What can change on a series after upload."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    calendar: str = Field(description="an exchange code (e.g. XNYS, XLON, XTKS), 24/7 or weekdays; "
+                                      "GET /config lists them", json_schema_extra=lambda schema: calendar_enum(schema))
+
+
+class SeriesPatchRead(BaseModel):
+    series: SeriesSummaryRead
+    warnings: list[str]
 
 
 class HealthRead(BaseModel):
@@ -232,8 +283,8 @@ class ModelRead(BaseModel):
     price_field: str
     config: dict
     seed: int
-    data_start: date | None
-    data_end: date | None
+    data_start: Moment | None
+    data_end: Moment | None
     n_rows: int
     metrics: dict
     promotion: str | None
@@ -280,8 +331,8 @@ class ForecastModelRead(BaseModel):
 
     version: int
     trained_at: UTCTimestamp
-    data_start: date | None
-    data_end: date | None
+    data_start: Moment | None
+    data_end: Moment | None
     metrics: dict
 
 
@@ -291,8 +342,12 @@ class ForecastRead(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     ticker: str
-    as_of: date
-    target_date: date
+    as_of: Moment = Field(description="the last price read: its date (daily) or bar timestamp (intraday)")
+    target: Moment = Field(description="when the forecast price is due: the calendar's next session (daily, a date) "
+                                       "or next bar (intraday, a timestamp in the calendar's zone)")
+    target_date: date = Field(description="the session date of `target`")
+    calendar: str
+    frequency: str
     price_field: str
     last_price: float
     predicted_price: float
@@ -375,6 +430,9 @@ class ConfigRead(BaseModel):
     levels: LevelsRuleRead
     training: dict[str, ParamRuleRead]
     limits: dict[str, int]
+    calendars: list[str] = Field(description="the calendars a series may have")
+    default_calendar: str
+    frequency: str = Field(description="the bar sizes a series may have")
     stale_after: int = Field(description="prices past a model's training data before it is stale")
     job_statuses: list[JobStatus]
     model_statuses: list[ModelStatus]

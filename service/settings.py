@@ -59,6 +59,9 @@ class Settings(BaseSettings):
     auth_cache_seconds: float = Field(1.0, ge=0, le=60)  # reads only: writes always ask the database
     log_format: Literal["auto", "json", "text"] = "auto"
 
+    # Market time: the calendar of a new series unless its upload names one (?calendar=)
+    default_calendar: str = "XNYS"
+
     # The HTTP edge: what one client may hold (README "Limits"; service/api/protocol.py)
     max_header_bytes: int = Field(16 * 1024, ge=1024, le=1024 * 1024)
     header_timeout: float = Field(10.0, gt=0, le=600)
@@ -83,6 +86,16 @@ class Settings(BaseSettings):
     @classmethod
     def _check_rate(cls, value: str) -> str:
         parse_rate(value)
+        return value
+
+    @field_validator("default_calendar")
+    @classmethod
+    def _check_calendar(cls, value: str) -> str:
+        if value != "XNYS":  # the default needs no check (which imports exchange_calendars, about 1 s)
+            from service.calendars import CALENDAR_RULE, calendar_names
+
+            if value not in calendar_names():
+                raise ValueError(f"unknown calendar; give {CALENDAR_RULE}")
         return value
 
     @field_validator("bootstrap_key")

@@ -5,20 +5,26 @@ from __future__ import annotations
 from datetime import date, datetime
 from enum import StrEnum
 
-from sqlalchemy import JSON, BigInteger, Boolean, Date, Double, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Boolean, Double, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from service.db import Base, UTCDateTime, utcnow
 
 
 class Ticker(Base):
-    """A price series' owner. `revision` changes whenever any of its prices change."""
+    """A price series' owner. `revision` changes whenever any of its prices change.
+
+    `calendar` (service/calendars.py) says when its market is open; `frequency` (service/bars.py)
+    is its bar size: 1d for daily prices, else an intraday bar such as 5m.
+    """
 
     __tablename__ = "ticker"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     symbol: Mapped[str] = mapped_column(String(32), unique=True)
     revision: Mapped[int] = mapped_column(Integer, default=0)
+    calendar: Mapped[str] = mapped_column(String(16), default="XNYS", server_default="XNYS")
+    frequency: Mapped[str] = mapped_column(String(8), default="1d", server_default="1d")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
@@ -28,14 +34,19 @@ class Ticker(Base):
 
 
 class PricePoint(Base):
-    """One trading day of one ticker: (ticker_id, date) is the key."""
+    """One bar of one ticker: (ticker_id, ts) is the key.
+
+    `ts` is epoch seconds UTC: a daily price's date at midnight UTC, an intraday bar's opening
+    time. Integers keep a year of minute bars (about 100,000 rows a ticker) compact and compare,
+    copy and index the same way on SQLite and Postgres (service/bars.py shows them).
+    """
 
     __tablename__ = "price_point"
 
     ticker_id: Mapped[int] = mapped_column(
         ForeignKey("ticker.id", ondelete="CASCADE"), primary_key=True
     )
-    date: Mapped[date] = mapped_column(Date, primary_key=True)
+    ts: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     open: Mapped[float | None] = mapped_column(Double)
     high: Mapped[float | None] = mapped_column(Double)
     low: Mapped[float | None] = mapped_column(Double)
@@ -112,8 +123,8 @@ class ModelVersion(Base):
     checkpoint_sha256: Mapped[str] = mapped_column(String(64))
     config: Mapped[dict] = mapped_column(JSON)
     price_field: Mapped[str] = mapped_column(String(16))
-    data_start: Mapped[date | None] = mapped_column(Date)
-    data_end: Mapped[date | None] = mapped_column(Date)
+    data_start_ts: Mapped[int | None] = mapped_column(BigInteger)  # first and last bar trained on, epoch seconds
+    data_end_ts: Mapped[int | None] = mapped_column(BigInteger)
     n_rows: Mapped[int] = mapped_column(Integer)
     data_revision: Mapped[int] = mapped_column(Integer)
     metrics: Mapped[dict] = mapped_column(JSON)
@@ -125,24 +136,43 @@ class ModelVersion(Base):
 
     ticker: Mapped[Ticker] = relationship(lazy="joined")
 
+    @property
+    def data_start(self) -> date | datetime | None:
+        """The first bar trained on, as the API shows it: a date (daily) or a time in the calendar's zone."""
+        return _moment(self.data_start_ts, self.ticker)
+
+    @property
+    def data_end(self) -> date | datetime | None:
+        return _moment(self.data_end_ts, self.ticker)
+
+
+def _moment(ts: int | None, ticker: Ticker) -> date | datetime | None:
+    if ts is None:
+        return None
+    from service.bars import moment
+    from service.calendars import timezone_of
+
+    daily = ticker.frequency == "1d"
+    return moment(ts, ticker.frequency, "UTC" if daily else timezone_of(ticker.calendar))
+
 
 class ForecastRecord(Base):
     """A served forecast, kept to measure live accuracy once the next price arrives."""
 
     __tablename__ = "forecast_record"
-    __table_args__ = (UniqueConstraint("ticker_id", "version", "as_of"),)
+    __table_args__ = (UniqueConstraint("ticker_id", "version", "as_of_ts"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     ticker_id: Mapped[int] = mapped_column(ForeignKey("ticker.id", ondelete="CASCADE"), index=True)
     version: Mapped[int] = mapped_column(Integer)
     price_field: Mapped[str] = mapped_column(String(16))
-    as_of: Mapped[date] = mapped_column(Date)
+    as_of_ts: Mapped[int] = mapped_column(BigInteger)  # the last bar the forecast read, epoch seconds
     last_price: Mapped[float] = mapped_column(Double)
     predicted_price: Mapped[float] = mapped_column(Double)
     prob_up: Mapped[float] = mapped_column(Double)
     intervals: Mapped[list] = mapped_column(JSON)
     served_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    target_date: Mapped[date | None] = mapped_column(Date)  # the date of the price that resolved it
+    target_ts: Mapped[int | None] = mapped_column(BigInteger)  # the bar whose price resolved it
     actual_price: Mapped[float | None] = mapped_column(Double)
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 

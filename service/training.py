@@ -241,7 +241,7 @@ def run_training(settings: Settings, factory: sessionmaker[Session], *, job_id: 
     try:
         config, seed = parse_params(params)
         result = train(data.prices, config, seed=seed, dates=data.dates, price_field=data.price_field,
-                       on_epoch=epoch_done)
+                       on_epoch=epoch_done, slots=data.slots, n_slots=data.n_slots)
         relative = checkpoint_name(ticker_id=ticker_id, job_id=job_id, attempt=attempt)
         checkpoint_file(settings, relative).parent.mkdir(parents=True, exist_ok=True)
         sha = checkpoints.save(checkpoint_file(settings, relative), result)

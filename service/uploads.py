@@ -23,8 +23,9 @@ from service.cells import (  # noqa: F401 - DATE_MIN, DATE_MAX, parse_date and d
     MAX_LISTED_ERRORS,
     MAX_VALUE_CHARS,
     Errors,
+    Stamps,
     convert_column,
-    convert_dates,
+    convert_stamps,
     describe_errors,
     parse_date,
 )
@@ -51,45 +52,82 @@ class CsvLimits:
 
 @dataclass
 class ParsedUpload:
-    """Validated rows of one ticker, in ascending date order."""
+    """Validated rows of one ticker, in ascending time order.
 
-    dates: list[date]
+    `keys` are the rows' times as parsed (service/cells.py Stamps): UTC epoch seconds when
+    `aware`, else wall-clock seconds (a date is its midnight). Which instant a wall-clock time is
+    depends on the series' calendar, so `ts` (UTC) and `frequency` are filled in when the upload
+    meets its series (service/bars.py resolve, inside the unit of work).
+    """
+
+    keys: list[int]
     columns: dict[str, list[float | int | None]]  # only the price columns the upload has
     rows_received: int
     warnings: list[str] = field(default_factory=list)
-    # The same dates as YYYY-MM-DD text when the parser had them so (SQLite stores this text);
-    # None: derive them from `dates`.
-    iso_dates: list[str] | None = field(default=None, repr=False, compare=False)
+    aware: bool = False
+    timed: bool = False
+    wheres: list[int] | None = field(default=None, repr=False, compare=False)  # line (or index) of each row
+    where_key: str = "line"
+    ts: Any = field(default=None, repr=False, compare=False)  # np.ndarray of UTC epoch seconds, once resolved
+    frequency: str | None = None
+
+    @classmethod
+    def of_dates(cls, dates: list[date], columns: dict[str, list], rows_received: int | None = None) -> ParsedUpload:
+        """A daily upload from dates (tests and the demo)."""
+        keys = [(d.toordinal() - _EPOCH_ORDINAL) * 86400 for d in dates]
+        return cls(keys, columns, len(dates) if rows_received is None else rows_received)
+
+    @property
+    def dates(self) -> list[date]:
+        """The date part of each row's time as written (daily uploads: their dates)."""
+        return [date.fromordinal(k // 86400 + _EPOCH_ORDINAL) for k in self.keys]
+
+    def __len__(self) -> int:
+        return len(self.keys)
 
 
-def _build(wheres: list[int], days: list[date | None], cols: dict[str, list], bad: set[int], raw_dates: list,
-           errors: Errors, *, iso: bool = False) -> ParsedUpload:
-    """Fold exact repeats (naming them), refuse repeats with different values, sort by date."""
-    n = len(days)
-    if not bad and len(set(days)) == n:  # the common case: every row valid, no repeated date
-        if all(map(operator.lt, days, days[1:])):
-            return ParsedUpload(days, cols, n, iso_dates=list(raw_dates) if iso else None)  # type: ignore[arg-type]
-        order = sorted(range(n), key=days.__getitem__)
-        return ParsedUpload([days[i] for i in order], {c: [v[i] for i in order] for c, v in cols.items()}, n,  # type: ignore[misc]
-                            iso_dates=[raw_dates[i] for i in order] if iso else None)
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+
+
+def _key_label(key: int, aware: bool) -> str:
+    day = date.fromordinal(key // 86400 + _EPOCH_ORDINAL).isoformat()
+    rest = key % 86400
+    if not rest and not aware:
+        return day
+    return f"{day}T{rest // 3600:02d}:{rest // 60 % 60:02d}" + ("Z" if aware else "")
+
+
+def _build(wheres: list[int], stamps: Stamps, cols: dict[str, list], bad: set[int], raw_dates: list,
+           errors: Errors) -> ParsedUpload:
+    """Fold exact repeats (naming them), refuse repeats with different values, sort by time."""
+    keys = stamps.keys
+    n = len(keys)
+    extra = {"aware": stamps.aware, "timed": stamps.timed, "where_key": errors.key}
+    if not bad and len(set(keys)) == n:  # the common case: every row valid, no repeated time
+        if all(map(operator.lt, keys, keys[1:])):
+            return ParsedUpload(keys, cols, n, wheres=wheres, **extra)  # type: ignore[arg-type]
+        order = sorted(range(n), key=keys.__getitem__)
+        return ParsedUpload([keys[i] for i in order], {c: [v[i] for i in order] for c, v in cols.items()}, n,  # type: ignore[misc]
+                            wheres=[wheres[i] for i in order], **extra)
     warnings: list[str] = []
-    first_at: dict[date, int] = {}
+    first_at: dict[int, int] = {}
     keep: list[int] = []
-    for i, day in enumerate(days):
-        if i in bad or day is None:
+    for i, key in enumerate(keys):
+        if i in bad or key is None:
             continue
-        j = first_at.get(day)
+        j = first_at.get(key)
         if j is None:
-            first_at[day] = i
+            first_at[key] = i
             keep.append(i)
         elif all(col[i] == col[j] for col in cols.values()):
-            warnings.append(f"{day}: repeated with identical values at {errors.key} {wheres[i]}; folded")
+            warnings.append(f"{_key_label(key, stamps.aware)}: repeated with identical values at {errors.key} "
+                            f"{wheres[i]}; folded")
         else:
             errors.add(wheres[i], "date", raw_dates[i],
                        f"duplicate date with different values (first at {errors.key} {wheres[j]})")
-    keep.sort(key=days.__getitem__)
-    return ParsedUpload([days[i] for i in keep], {c: [v[i] for i in keep] for c, v in cols.items()},  # type: ignore[misc]
-                        n, checks.capped(warnings, "folded repeats"))
+    keep.sort(key=keys.__getitem__)
+    return ParsedUpload([keys[i] for i in keep], {c: [v[i] for i in keep] for c, v in cols.items()},  # type: ignore[misc]
+                        n, checks.capped(warnings, "folded repeats"), wheres=[wheres[i] for i in keep], **extra)
 
 
 def _decode(data: bytes) -> str:
@@ -155,7 +193,7 @@ def parse_csv(data: bytes, *, max_rows: int, with_ticker: bool = False, limits: 
     if not table.lines and not errors.count:
         raise InvalidInput("the upload has a header but no data rows", details={"rows": [], "omitted": 0})
     bad: set[int] = set()
-    days, iso = convert_dates(table.dates, table.lines, errors, bad)
+    stamps = convert_stamps(table.dates, table.lines, errors, bad)
     if table.validated:
         cols = table.cells
     else:
@@ -168,12 +206,11 @@ def parse_csv(data: bytes, *, max_rows: int, with_ticker: bool = False, limits: 
     result = {}
     for ticker, rows in groups:
         if rows is None:
-            result[ticker] = _build(table.lines, days, cols, bad, table.dates, errors, iso=iso)
+            result[ticker] = _build(table.lines, stamps, cols, bad, table.dates, errors)
             continue
-        result[ticker] = _build([table.lines[i] for i in rows], [days[i] for i in rows],
-                                {c: [v[i] for i in rows] for c, v in cols.items()},
-                                {k for k, i in enumerate(rows) if i in bad}, [table.dates[i] for i in rows], errors,
-                                iso=iso)
+        part = Stamps([stamps.keys[i] for i in rows], stamps.aware, stamps.timed)
+        result[ticker] = _build([table.lines[i] for i in rows], part, {c: [v[i] for i in rows] for c, v in cols.items()},
+                                {k for k, i in enumerate(rows) if i in bad}, [table.dates[i] for i in rows], errors)
     errors.raise_if_any()
     warnings = [f"unknown column {h!r} ignored" for h in table.unknown]
     warnings = checks.capped(warnings, "unknown columns")
@@ -225,13 +262,33 @@ def parse_points(payload: Any, *, max_rows: int) -> ParsedUpload:
         for c in present:
             raw_cols[c].append(point.get(c))
     bad: set[int] = set()
-    days, _ = convert_dates(raw_dates, wheres, errors, bad)
+    stamps = convert_stamps(raw_dates, wheres, errors, bad)
     cols = {c: convert_column(cells, c, wheres, errors, bad) for c, cells in raw_cols.items()}
-    upload = _build(wheres, days, cols, bad, raw_dates, errors)
+    upload = _build(wheres, stamps, cols, bad, raw_dates, errors)
     errors.raise_if_any()
     upload.warnings[:0] = checks.capped([f"unknown field {k!r} ignored" for k in unknown], "unknown fields")
     upload.warnings.extend(upload_warnings(upload))
     return upload
+
+
+class _Labels:
+    """Row labels made on demand: warnings name a few rows of files with up to 200,000."""
+
+    def __init__(self, upload: ParsedUpload) -> None:
+        self.keys, self.aware = upload.keys, upload.aware
+
+    def __getitem__(self, i: int) -> str:
+        return _key_label(self.keys[i], self.aware)
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def __iter__(self):
+        return (self[i] for i in range(len(self.keys)))
+
+
+def _labels(upload: ParsedUpload) -> _Labels:
+    return _Labels(upload)
 
 
 def upload_warnings(upload: ParsedUpload) -> list[str]:
@@ -242,8 +299,8 @@ def upload_warnings(upload: ParsedUpload) -> list[str]:
     """
     out: list[str] = []
     if "high" in upload.columns and "low" in upload.columns:
-        out += checks.high_low_warnings(upload.dates, upload.columns["high"], upload.columns["low"])
+        out += checks.high_low_warnings(_labels(upload), upload.columns["high"], upload.columns["low"])
     adj = upload.columns.get("adj_close")
     if adj is None or adj.count(None) == len(adj):
-        out += checks.split_warnings(upload.dates, upload.columns["close"])  # type: ignore[arg-type]
+        out += checks.split_warnings(_labels(upload), upload.columns["close"])  # type: ignore[arg-type]
     return out

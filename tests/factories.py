@@ -22,7 +22,7 @@ def make_upload(*, n: int = 60, start: date = date(2024, 1, 1), seed: int = 0, *
         d += timedelta(days=1)
     rng = np.random.default_rng(seed)
     close = (100 * np.exp(np.cumsum(rng.normal(0, 0.01, n)))).round(4).tolist()
-    return ParsedUpload(dates=days, columns={"close": close, **columns}, rows_received=n)
+    return ParsedUpload.of_dates(days, {"close": close, **columns}, n)
 
 
 def make_series(session: Session, *, symbol: str = "TEST", n: int = 60, **overrides) -> UploadReport:

@@ -34,10 +34,10 @@ def _state(settings: Settings) -> dict:
     try:
         with make_sessionmaker(engine)() as s:
             return {
-                "rows": s.execute(select(PricePoint.ticker_id, PricePoint.date, PricePoint.close, PricePoint.adj_close,
-                                         PricePoint.volume).order_by(PricePoint.ticker_id, PricePoint.date)).all(),
+                "rows": s.execute(select(PricePoint.ticker_id, PricePoint.ts, PricePoint.close, PricePoint.adj_close,
+                                         PricePoint.volume).order_by(PricePoint.ticker_id, PricePoint.ts)).all(),
                 "tickers": s.execute(select(Ticker.id, Ticker.symbol, Ticker.revision)).all(),
-                "forecasts": s.execute(select(ForecastRecord.id, ForecastRecord.as_of, ForecastRecord.target_date,
+                "forecasts": s.execute(select(ForecastRecord.id, ForecastRecord.as_of_ts, ForecastRecord.target_ts,
                                               ForecastRecord.actual_price, ForecastRecord.resolved_at.is_not(None))
                                        .order_by(ForecastRecord.id)).all(),
                 "jobs": s.execute(select(TrainingJob.id, TrainingJob.ticker_id, TrainingJob.status, TrainingJob.priority,

@@ -6,6 +6,7 @@ import functools
 import json
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,8 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from service import checks
+from service import bars, checks
+from service.calendars import check_calendar, timezone_of
 from service.cli.app import app
 from service.errors import InvalidInput
 from service.reports import MODEL_METRICS, comparison
@@ -22,12 +24,25 @@ from service.settings import Settings
 from service.uploads import CsvLimits, describe_errors, parse_csv
 
 
-def read_prices(path: Path, *, settings: Settings) -> tuple[list[str], np.ndarray, str, list[str]]:
-    """Read a CSV through the upload parser: dates, the modelled prices, their column, and the warnings.
+@dataclass
+class FilePrices:
+    """A CSV read like an upload: labels, the modelled prices, their column, warnings, and the bar clock."""
+
+    dates: list[str]
+    prices: np.ndarray
+    field: str
+    warnings: list[str]
+    slots: np.ndarray | None = None
+    n_slots: int | None = None
+
+
+def read_prices(path: Path, *, settings: Settings, calendar: str | None = None,
+                frequency: str | None = None) -> FilePrices:
+    """Read a CSV through the upload parser, against a calendar (default PRICECAST_DEFAULT_CALENDAR).
 
     The modelled column is adj_close when every row has it, else close. Bad rows raise the
-    upload's InvalidInput, naming each line; the warnings are the upload's, plus the gaps and
-    non-trading days the file has (the file is the whole series here).
+    upload's InvalidInput, naming each line; the warnings are the upload's, plus the missing
+    sessions or bars and rows off the calendar (the file is the whole series here).
     """
     from models.windows import choose_price_field
 
@@ -36,11 +51,20 @@ def read_prices(path: Path, *, settings: Settings) -> tuple[list[str], np.ndarra
         raise InvalidInput(f"{path}: {len(data):,} bytes, more than max_upload_bytes={settings.max_upload_bytes} "
                            "(PRICECAST_MAX_UPLOAD_BYTES)")
     upload = parse_csv(data, max_rows=settings.max_upload_rows, limits=CsvLimits.of(settings))[""]
-    warnings = upload.warnings + checks.gap_warnings(upload.dates) + checks.calendar_warnings(upload.dates)
+    name = check_calendar(calendar or settings.default_calendar)
+    resolved = bars.resolve(upload, calendar=name, stored=None,
+                            given=None if frequency is None else bars.check_frequency(frequency))
+    cal = bars.calendar_for(name, upload.ts)
+    warnings = upload.warnings + checks.session_warnings(cal, resolved.frequency, upload.ts,
+                                                         np.ones(len(upload.ts), dtype=bool))
     columns = {name: np.array(upload.columns[name], dtype=np.float64) if name in upload.columns else None
                for name in ("close", "adj_close")}  # an empty cell becomes NaN
     field = choose_price_field(columns)
-    return [d.isoformat() for d in upload.dates], columns[field], field, warnings  # type: ignore[return-value]
+    tz = "UTC" if bars.is_daily(resolved.frequency) else timezone_of(name)
+    out = FilePrices(bars.labels(upload.ts, resolved.frequency, tz), columns[field], field, warnings)  # type: ignore[arg-type]
+    if not bars.is_daily(resolved.frequency):
+        out.slots, out.n_slots = bars.slots(cal, upload.ts, bars.bar_seconds(resolved.frequency))
+    return out
 
 
 def report(result, total_seconds: float) -> dict:
@@ -98,6 +122,8 @@ def backtest(
     lr: float | None = typer.Option(None, help="Adam learning rate."),
     patience: int | None = typer.Option(None, help="Epochs without validation improvement before stopping."),
     seed: int = typer.Option(0, help="Random seed (same data, config, seed, threads: same weights)."),
+    calendar: str | None = typer.Option(None, help="The series' calendar (default PRICECAST_DEFAULT_CALENDAR)."),
+    frequency: str | None = typer.Option(None, help="Bar size, e.g. 1d, 5m, 1h (default: inferred)."),
 ) -> None:
     """Train on a CSV with the default protocol and compare the model with naive baselines.
 
@@ -121,7 +147,9 @@ def backtest(
                      epochs=epochs, batch_size=batch_size, lr=lr, patience=patience)
     try:
         config = LSTMConfig.from_dict({k: v for k, v in overrides.items() if v is not None})
-        dates, prices, field, warnings = read_prices(file, settings=settings)
+        read = read_prices(file, settings=settings, calendar=calendar, frequency=frequency)
+        dates, prices, field, warnings = read.dates, read.prices, read.field, read.warnings
+        clock = {"slots": read.slots, "n_slots": read.n_slots}
         for warning in warnings:
             err.print(f"warning: {warning}", markup=False, highlight=False)
         if sys.stdout.isatty() and not json_out:
@@ -129,10 +157,10 @@ def backtest(
                           TextColumn("val loss {task.fields[val]}"), TimeElapsedColumn()) as bar:
                 task = bar.add_task("train", total=config.epochs, val="-")
                 result = train(prices, config, seed=seed, dates=dates, price_field=field,
-                               on_epoch=lambda e: bar.update(task, completed=e.epoch, val=f"{e.val_loss:.4f}"))
+                               on_epoch=lambda e: bar.update(task, completed=e.epoch, val=f"{e.val_loss:.4f}"), **clock)
                 bar.update(task, total=len(result.history))
         else:
-            result = train(prices, config, seed=seed, dates=dates, price_field=field)
+            result = train(prices, config, seed=seed, dates=dates, price_field=field, **clock)
         sha = checkpoints.save(save, result) if save is not None else None
     except InvalidInput as exc:
         err.print(f"error: {file}: {exc.message}", markup=False, highlight=False)

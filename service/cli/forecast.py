@@ -11,12 +11,12 @@ from service.errors import PricecastError
 
 
 def render(forecasts: list[dict]) -> None:
-    table = Table("ticker", "as of", "last", "next", "trend", "P(up)", "80%", "95%", "model", "vs persistence")
+    table = Table("ticker", "as of", "target", "last", "next", "trend", "P(up)", "80%", "95%", "model", "vs persistence")
     for f in forecasts:
         bands = {i["level"]: f"{i['low']:.2f} .. {i['high']:.2f}" for i in f["intervals"]}
         m = f["model"]
         edge = "no edge" if f["no_edge"] else "edge"
-        table.add_row(f["ticker"], f["as_of"], f"{f['last_price']:.2f}", f"{f['predicted_price']:.2f}", f["trend"],
+        table.add_row(f["ticker"], f["as_of"], f["target"], f"{f['last_price']:.2f}", f"{f['predicted_price']:.2f}", f["trend"],
                       f"{f['prob_up']:.3f}", bands.get(80, ""), bands.get(95, ""),
                       f"v{m['version']}{' (stale)' if f['stale'] else ''}",
                       f"skill {m['metrics']['skill_rmse']:+.4f}, {edge}")

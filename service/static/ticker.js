@@ -9,6 +9,21 @@ import { trainingTab } from "./training.js";
 import { modelsTab } from "./models.js";
 
 const PRICE_RANGES = [["1M", 21], ["3M", 63], ["6M", 126], ["1Y", 252], ["5Y", 1260], ["All", Infinity]];
+/** Ranges in bars for an intraday series: `perSession` bars make a session (day). */
+const intradayRanges = (perSession) =>
+  [["1D", perSession], ["5D", 5 * perSession], ["1M", 21 * perSession], ["3M", 63 * perSession], ["All", Infinity]];
+
+/** The most bars any of the last 20 sessions had (a half day has fewer). */
+function barsPerSession(points) {
+  const counts = new Map();
+  for (let i = Math.max(0, points.length - 20 * 400); i < points.length; i++) {
+    counts.set(points[i].date, (counts.get(points[i].date) || 0) + 1);
+  }
+  return Math.max(1, ...[...counts.values()].slice(-20));
+}
+
+/** A time as the page shows it: a date, or "YYYY-MM-DD HH:MM" in the exchange's zone. */
+export const when_ = (t) => (t && t.length > 10 ? t.slice(0, 16).replace("T", " ") : t);
 const TEST_RANGES = [["1M", 21], ["3M", 63], ["6M", 126], ["1Y", 252], ["All", Infinity]];
 const TABS = [["overview", "Overview"], ["train", "Training"], ["models", "Models"]];
 
@@ -26,7 +41,9 @@ export async function tickerView(main, route, ctx) {
   api.listSeries().then(({ series }) => {
     const s = series.find((x) => x.ticker === ticker);
     if (ctx.alive() && s) {
-      clear(meta, `${int(s.rows)} rows · ${s.first_date} → ${s.last_date}`);
+      const bars = s.frequency === "1d" ? "daily" : `${s.frequency} bars`;
+      clear(meta, h("span", { "data-testid": "series-meta" },
+        `${int(s.rows)} rows · ${bars} · ${s.calendar} (${s.timezone}) · ${when_(s.first)} → ${when_(s.last)}`));
     }
   }).catch(() => {});
   if (tab === "train") return trainingTab(body, ticker, ctx);
@@ -77,15 +94,17 @@ async function overviewTab(body, ticker, ctx) {
         h("p", h("a.btn.primary", { href: `#/t/${encodeURIComponent(ticker)}/train` }, `Train ${ticker}`))));
 
   const values = series.points.map((p) => p[field] ?? null);
+  const intraday = series.frequency && series.frequency !== "1d";
   const chart = new Chart(priceBox, {
-    height: 340, navigator: true, ranges: PRICE_RANGES, initialRange: "1Y", logToggle: true, hint: true,
+    height: 340, navigator: true, ranges: intraday ? intradayRanges(barsPerSession(series.points)) : PRICE_RANGES,
+    initialRange: intraday ? "5D" : "1Y", logToggle: true, hint: true,
     yFormat: price, label: `${ticker} ${field} with the next-step forecast`,
   });
   chart.setData({
-    x: series.points.map((p) => p.date),
+    x: series.points.map((p) => p.time || p.date),
     series: [{ label: field, values, cls: "actual" }],
     forecast: forecast && {
-      label: forecast.target_date, from: forecast.last_price, point: forecast.predicted_price,
+      label: intraday ? when_(forecast.target) : forecast.target_date, from: forecast.last_price, point: forecast.predicted_price,
       bands: forecast.intervals.map((b) => ({ level: b.level, low: b.low, high: b.high })),
     },
   });
@@ -117,7 +136,9 @@ function forecastCard(ticker, f, failed) {
   const band = (level) => f.intervals.find((b) => b.level === level);
   const m = f.model.metrics;
   return card("forecast", "Next step",
-    h("p.muted", `for ${f.target_date}, after the last price on ${f.as_of}`),
+    h("p.muted", { "data-testid": "forecast-when" }, f.frequency && f.frequency !== "1d"
+      ? `for the ${f.frequency} bar at ${when_(f.target)} (${f.calendar}), after the last bar at ${when_(f.as_of)}`
+      : `for ${f.target_date} (the next ${f.calendar || ""} session), after the last price on ${f.as_of}`),
     h("div.big", { "data-testid": "predicted-price" }, price(f.predicted_price),
       h("span.change", ` ${signedPct(f.predicted_return)}`)),
     h("p", h("span", { title: "the direction of the point forecast" }, trendMark(f.trend)),
@@ -133,7 +154,7 @@ function forecastCard(ticker, f, failed) {
     f.no_edge ? h("p.note", "On its test days this model did not beat persistence beyond noise: read this as " +
       "“about the same as today”, with an honest band around it.") : null,
     f.stale ? h("p.note", "Stale: the series has moved well past the data this model was trained on; retrain it.") : null,
-    h("p.muted.small", `v${f.model.version}, trained ${when(f.model.trained_at)} on ${f.model.data_start} → ${f.model.data_end}. ` +
+    h("p.muted.small", `v${f.model.version}, trained ${when(f.model.trained_at)} on ${when_(f.model.data_start)} → ${when_(f.model.data_end)}. ` +
       `Test RMSE ${num(m.rmse)} vs persistence ${num(m.persistence_rmse)}; direction right ${pct(m.directional_accuracy)} ` +
       `vs ${pct(m.base_rate)} base rate.`));
 }

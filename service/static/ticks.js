@@ -36,9 +36,17 @@ const UNITS = [  // [months per tick, label]
 
 const ym = (s) => [Number(s.slice(0, 4)), Number(s.slice(5, 7)) - 1];
 
-/** [[index, label]...] at month or year boundaries in dates[i0..i1], at most `max` of them. */
+/** [[index, label]...] at month or year boundaries in dates[i0..i1], at most `max` of them.
+ * Intraday labels (YYYY-MM-DDTHH:MM..., in the exchange's zone) get session (day) and hour ticks
+ * when the window is short: the axis is the bar index, so nights and weekends take no room. */
 export function dateTicks(dates, i0, i1, max) {
-  if (i1 <= i0) return i1 === i0 && dates[i0] ? [[i0, dates[i0]]] : [];
+  if (i1 <= i0) return i1 === i0 && dates[i0] ? [[i0, dates[i0].slice(0, 16).replace("T", " ")]] : [];
+  if (dates[i0].length > 10) {
+    const days = new Set();
+    for (let i = i0; i <= i1 && days.size <= max; i++) days.add(dates[i].slice(0, 10));
+    if (days.size > max) return dateTicks(dates.map((d) => d.slice(0, 10)), i0, i1, max);
+    return sessionTicks(dates, i0, i1, max);
+  }
   for (const [months, kind] of UNITS) {
     const keyOf = (s) => {
       const [y, m] = ym(s);
@@ -66,6 +74,28 @@ export function dateTicks(dates, i0, i1, max) {
     out.push([i, `${Number(dates[i].slice(8, 10))} ${MONTHS[m]}`]);
   }
   return out;
+}
+
+/** Intraday: a tick at each session's first bar ("12 Mar"), and, when few sessions show, at round hours. */
+function sessionTicks(dates, i0, i1, max) {
+  const out = [];
+  const day = (s) => `${Number(s.slice(8, 10))} ${MONTHS[Number(s.slice(5, 7)) - 1]}`;
+  for (let i = i0; i <= i1; i++) {
+    if (i === i0 || dates[i].slice(0, 10) !== dates[i - 1].slice(0, 10)) out.push([i, day(dates[i]), 0]);
+  }
+  const hours = [];
+  for (const step of [1, 2, 3, 6]) {
+    hours.length = 0;
+    for (let i = i0 + 1; i <= i1; i++) {
+      const h = Number(dates[i].slice(11, 13)), prev = Number(dates[i - 1].slice(11, 13));
+      if (h !== prev && h % step === 0 && dates[i].slice(0, 10) === dates[i - 1].slice(0, 10)) {
+        hours.push([i, dates[i].slice(11, 16), 1]);
+      }
+    }
+    if (out.length + hours.length <= max) break;
+  }
+  const all = out.length + hours.length <= max ? [...out, ...hours].sort((a, b) => a[0] - b[0]) : out;
+  return all.map(([i, label]) => [i, label]);
 }
 
 /** Labels for value ticks with just the decimals their spacing needs ("2,400", "0.25"). */

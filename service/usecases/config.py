@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import fields
 
 from models.lstm import BOUNDS, LSTMConfig
+from service.bars import FREQUENCY_RULE
+from service.calendars import calendar_names
 from service.forecasting import DEFAULT_LEVELS, LEVEL_MAX, LEVEL_MIN, LEVELS_RULE, MAX_LEVELS
 from service.schemas import ConfigRead, LevelsRuleRead, ParamRuleRead, TickerRuleRead
 from service.settings import Settings
@@ -29,6 +31,7 @@ def rules(settings: Settings) -> ConfigRead:
         limits={"max_upload_bytes": settings.max_upload_bytes, "max_upload_rows": settings.max_upload_rows,
                 "max_batch_tickers": settings.max_batch_tickers, "max_bulk_tickers": settings.max_bulk_tickers,
                 "series_page_max": settings.series_page_max, "jobs_page_max": settings.jobs_page_max},
+        calendars=list(calendar_names()), default_calendar=settings.default_calendar, frequency=FREQUENCY_RULE,
         stale_after=settings.stale_after,
         job_statuses=list(JobStatus), model_statuses=list(ModelStatus),
     )

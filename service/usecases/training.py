@@ -151,6 +151,6 @@ def needing_training(rt: Runtime, *, symbols: list[str]) -> list[str]:
         for symbol in symbols:
             latest = list_prices(session, symbol=symbol, limit=1)
             active = find_active(session, ticker_id=get_ticker(session, symbol=symbol).id)
-            if active is None or not latest or active.data_end != latest[-1].date:
+            if active is None or not latest or active.data_end_ts != latest[-1].ts:
                 out.append(symbol)
     return out

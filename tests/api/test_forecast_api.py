@@ -15,7 +15,7 @@ from tests.api.test_series_api import assert_error
 from tests.conftest import data_file
 
 TINY = {"window": 8, "hidden_size": 4, "epochs": 2, "patience": 2, "batch_size": 64}
-FIELDS = {"ticker", "as_of", "target_date", "price_field", "last_price", "predicted_price", "predicted_return",
+FIELDS = {"ticker", "as_of", "target", "target_date", "calendar", "frequency", "price_field", "last_price", "predicted_price", "predicted_return",
           "trend", "prob_up", "intervals", "no_edge", "stale", "model"}
 
 
@@ -61,11 +61,14 @@ def test_single_forecast_has_every_field(api):
     assert isinstance(f["no_edge"], bool) and f["stale"] is False
 
 
-def test_target_date_skips_the_weekend(api):
+def test_target_skips_the_weekend_and_the_holiday(api):
     api.train()
     friday = api.post("/forecast", json={"ticker": "IBM", "prices": [
         {"date": f"2013-02-{d:02d}", "close": 200 + d} for d in range(1, 16) if date(2013, 2, d).weekday() < 5]})
-    assert friday.json()["as_of"] == "2013-02-15" and friday.json()["target_date"] == "2013-02-18"
+    # Monday 2013-02-18 was Presidents' Day: XNYS was closed, so the next session is Tuesday.
+    f = friday.json()
+    assert f["as_of"] == "2013-02-15" and f["target_date"] == f["target"] == "2013-02-19"
+    assert f["calendar"] == "XNYS" and f["frequency"] == "1d"
 
 
 def test_errors_for_single_requests(api):

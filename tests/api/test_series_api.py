@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from service.cells import STAMP_HINT
 from service.settings import Settings
 from tests.conftest import data_file
 
@@ -28,7 +29,10 @@ def test_upload_real_csv_then_reupload_is_all_unchanged(client):
     assert first.status_code == 200, first.text
     assert first.json() | {"warnings": []} == {
         "ticker": "IBM", "rows_received": 500, "rows_inserted": 500, "rows_updated": 0, "rows_unchanged": 0,
-        "rows_deleted": 0, "first_date": "2011-03-07", "last_date": "2013-03-01", "revision": 1, "warnings": []}
+        "rows_deleted": 0, "first_date": "2011-03-07", "last_date": "2013-03-01", "first": "2011-03-07",
+        "last": "2013-03-01", "revision": 1, "calendar": "XNYS", "timezone": "America/New_York", "frequency": "1d",
+        "frequency_source": "inferred", "notes": [], "warnings": []}
+    assert first.json()["warnings"] == [], first.json()["warnings"]  # every NYSE session, none missing
     again = upload(client, "IBM", data).json()
     assert (again["rows_inserted"], again["rows_updated"], again["rows_unchanged"], again["revision"]) == (0, 0, 500, 1)
 
@@ -58,7 +62,7 @@ def test_bad_rows_rejected_whole_naming_each_line_and_nothing_stored(client):
 def test_json_errors_name_the_index(client):
     r = client.post("/series/X", json={"points": [{"date": "2024-01-02", "close": 1}, {"date": "nope", "close": 1}]})
     err = assert_error(r, 422, "invalid_input")
-    assert err["details"]["rows"][0] == {"index": 1, "column": "date", "value": "nope", "reason": "not an ISO date (YYYY-MM-DD)"}
+    assert err["details"]["rows"][0] == {"index": 1, "column": "date", "value": "nope", "reason": STAMP_HINT}
 
 
 def test_invalid_json_and_bad_ticker(client):
@@ -113,7 +117,8 @@ def test_bulk_import_is_all_or_nothing(client):
 def test_list_get_limits_csv_and_delete(client):
     upload(client, "SPX", data_file("SPX.csv").read_bytes())
     assert client.get("/series").json() == {"series": [
-        {"ticker": "SPX", "rows": 5031, "first_date": "1999-01-04", "last_date": "2018-12-31", "revision": 1}]}
+        {"ticker": "SPX", "rows": 5031, "first_date": "1999-01-04", "last_date": "2018-12-31", "first": "1999-01-04",
+         "last": "2018-12-31", "revision": 1, "calendar": "XNYS", "timezone": "America/New_York", "frequency": "1d"}]}
     pts = client.get("/series/spx", params={"limit": 3}).json()["points"]
     assert [p["date"] for p in pts] == ["2018-12-27", "2018-12-28", "2018-12-31"]
     ranged = client.get("/series/SPX", params={"start": "2018-12-01", "end": "2018-12-07"}).json()["points"]

@@ -15,6 +15,7 @@ import os
 import re
 import shutil
 from collections.abc import Iterator
+from datetime import date, timedelta
 from pathlib import Path
 
 import httpx
@@ -393,3 +394,38 @@ def test_page_and_assets_headers(server):
         for path in (ROOT / "service" / "static").rglob("*"):
             if path.is_file():
                 assert not re.search(r"https?://(?!www\.w3\.org/2000/svg)", path.read_text()), path
+
+
+def test_an_intraday_series_is_charted_by_sessions_without_overnight_gaps(server, browser, api):
+    """5-minute NASDAQ bars: the page names the bar size and calendar, the axis ticks each session and round
+    hours (the axis is the bar index, so nights and weekends take no room), the forecast is for the next bar."""
+    from tests.api.test_market_time_api import five_minute_csv
+
+    days = [d for d in (date(2024, 1, 2) + timedelta(days=k) for k in range(30))
+            if d.weekday() < 5 and d != date(2024, 1, 15)]
+    r = api.post("/series/QQQ", params={"calendar": "XNAS"}, content=five_minute_csv(days),
+                 headers={"content-type": "text/csv"})
+    assert r.status_code == 200, r.text
+    assert wait_for(api, train(api, "QQQ", epochs=3)["id"], finished)[-1]["status"] == "succeeded"
+    forecast = api.post("/forecast", json={"ticker": "QQQ"}).json()
+    assert forecast["target"] == "2024-02-01T09:30:00-05:00"  # after Wednesday's close: Thursday's open
+    page = browser.page
+    page.goto(server.url + "/#/t/QQQ")
+    page.wait_for_selector("[data-testid=price-chart] g.forecast path.band[data-level='80']")
+    meta = page.text_content("[data-testid=series-meta]")
+    assert "5m bars · XNAS (America/New_York)" in meta and "2024-01-02 09:30" in meta
+    assert page.text_content("[data-testid=price-chart] .forecast-date") == "2024-02-01 09:30"
+    assert "for the 5m bar at 2024-02-01 09:30 (XNAS)" in page.text_content("[data-testid=forecast-when]")
+    # 5 sessions shown by default: one tick per session, labelled with its day, plus round hours.
+    assert page.get_attribute("[data-testid=price-chart]", "data-window").endswith(f":{78 * len(days) - 1}")
+    labels = page.eval_on_selector_all("[data-testid=price-chart] text.xlabel:not(.forecast-date)",
+                                       "els => els.map(e => e.textContent)")
+    assert {"25 Jan", "26 Jan", "29 Jan", "30 Jan", "31 Jan"} <= set(labels), labels
+    shoot(browser, "intraday")
+    page.click("[data-testid=price-chart] button[data-range='1D']")  # one session: its day and round hours
+    page.wait_for_function("() => document.querySelector('[data-testid=price-chart]').dataset.window.startsWith"
+                           f"('{78 * (len(days) - 1)}:')")
+    labels = page.eval_on_selector_all("[data-testid=price-chart] text.xlabel:not(.forecast-date)",
+                                       "els => els.map(e => e.textContent)")
+    assert labels[0] == "31 Jan" and {"10:00", "12:00", "15:00"} <= set(labels), labels
+    assert browser.errors == []

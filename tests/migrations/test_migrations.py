@@ -25,3 +25,59 @@ def test_upgrade_downgrade_upgrade_and_no_drift(settings):
         assert diff == []
     finally:
         engine.dispose()
+
+
+def test_market_time_migration_keeps_every_daily_row_and_converts_back(settings):
+    """From the schema before 0005 WITH data: prices, a model's range and served forecasts survive both ways."""
+    from sqlalchemy import text
+
+    engine = make_engine(settings.db_url)
+    try:
+        migrate.downgrade(settings, "0004")
+        with engine.begin() as conn:
+            conn.execute(text("INSERT INTO ticker (id, symbol, revision, created_at, updated_at) "
+                              "VALUES (1, 'SPX', 3, '2026-01-01 00:00:00', '2026-01-01 00:00:00')"))
+            conn.execute(text("INSERT INTO price_point (ticker_id, date, close, adj_close, volume) VALUES "
+                              "(1, '1700-01-01', 1.5, NULL, 7), (1, '2018-12-31', 2506.85, 2506.85, NULL), "
+                              "(1, '2199-12-31', 3.0, NULL, NULL)"))
+            conn.execute(text("INSERT INTO model_version (id, ticker_id, version, status, checkpoint_path, "
+                              "checkpoint_sha256, config, price_field, data_start, data_end, n_rows, data_revision, "
+                              "metrics, backtest, seed, trained_at) VALUES (1, 1, 1, 'active', 'c', 's', '{}', "
+                              "'close', '1700-01-01', '2018-12-31', 2, 3, '{}', '[]', 0, '2026-01-01 00:00:00')"))
+            conn.execute(text("INSERT INTO training_job (id, ticker_id, status, params, progress, history, attempts, "
+                              "priority, cancel_requested, created_at, model_version_id) VALUES (1, 1, 'succeeded', "
+                              "'{}', '{}', '[]', 1, 0, false, '2026-01-01 00:00:00', 1)"))
+            conn.execute(text("INSERT INTO forecast_record (id, ticker_id, version, price_field, as_of, last_price, "
+                              "predicted_price, prob_up, intervals, served_at, target_date, actual_price) VALUES "
+                              "(1, 1, 1, 'close', '2018-12-31', 2506.85, 2506.85, 0.5, '[]', '2026-01-01 00:00:00', "
+                              "'2199-12-31', 3.0)"))
+        migrate.upgrade(settings)
+        with engine.connect() as conn:
+            rows = conn.execute(text("SELECT ts, close, adj_close, volume FROM price_point ORDER BY ts")).all()
+            assert [tuple(r) for r in rows] == [(-8520336000, 1.5, None, 7), (1546214400, 2506.85, 2506.85, None),
+                                                (7258032000, 3.0, None, None)]
+            assert tuple(conn.execute(text("SELECT calendar, frequency, revision FROM ticker")).one()) == ("XNYS", "1d", 3)
+            assert tuple(conn.execute(text("SELECT data_start_ts, data_end_ts FROM model_version")).one()) == \
+                (-8520336000, 1546214400)
+            assert tuple(conn.execute(text("SELECT as_of_ts, target_ts FROM forecast_record")).one()) == \
+                (1546214400, 7258032000)
+            assert conn.execute(text("SELECT model_version_id FROM training_job")).scalar_one() == 1  # not cascaded
+        migrate.downgrade(settings, "0004")
+        with engine.connect() as conn:
+            days = [str(r[0])[:10] for r in conn.execute(text("SELECT date FROM price_point ORDER BY date"))]
+            assert days == ["1700-01-01", "2018-12-31", "2199-12-31"]
+            assert [str(v)[:10] for v in conn.execute(text("SELECT data_start, data_end FROM model_version")).one()] == \
+                ["1700-01-01", "2018-12-31"]
+            assert [str(v)[:10] for v in conn.execute(text("SELECT as_of, target_date FROM forecast_record")).one()] == \
+                ["2018-12-31", "2199-12-31"]
+        migrate.upgrade(settings)
+        with engine.begin() as conn:
+            conn.execute(text("UPDATE ticker SET frequency = '5m'"))
+        try:
+            migrate.downgrade(settings, "0004")
+            raise AssertionError("the downgrade should refuse while intraday series exist")
+        except RuntimeError as exc:
+            assert "intraday series exist (SPX)" in str(exc)
+        assert migrate.current_revision(engine) == migrate.head_revision(settings)
+    finally:
+        engine.dispose()

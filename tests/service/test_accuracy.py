@@ -7,13 +7,14 @@ from datetime import date
 import pytest
 
 from service.accuracy import accuracy_report, resolve_forecasts
+from service.calendars import day_ts
 from service.series import store_prices
 from service.tables import ForecastRecord
 from tests.factories import make_series, make_upload
 
 
 def _served(session, ticker_id: int, as_of: date, *, last: float, predicted: float, version: int = 1) -> None:
-    session.add(ForecastRecord(ticker_id=ticker_id, version=version, price_field="close", as_of=as_of,
+    session.add(ForecastRecord(ticker_id=ticker_id, version=version, price_field="close", as_of_ts=day_ts(as_of),
                                last_price=last, predicted_price=predicted, prob_up=0.6,
                                intervals=[{"level": 80, "low": last * 0.9, "high": last * 1.1}]))
     session.flush()
@@ -30,7 +31,7 @@ def test_a_forecast_resolves_with_the_first_price_after_its_day(session):
     assert resolve_forecasts(session, ticker_id=report.ticker_id) == 1
     session.commit()
     record = session.query(ForecastRecord).one()
-    assert record.target_date == upload.dates[10] and record.actual_price == upload.columns["close"][10]
+    assert record.target_ts == day_ts(upload.dates[10]) and record.actual_price == upload.columns["close"][10]
     assert resolve_forecasts(session, ticker_id=report.ticker_id) == 0  # once
 
 

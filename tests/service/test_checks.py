@@ -7,7 +7,8 @@ from datetime import date
 import numpy as np
 import pytest
 
-from service import checks
+from service import bars, checks
+from service.calendars import day_ts
 from service.uploads import parse_csv
 from tests.conftest import data_file
 
@@ -98,17 +99,26 @@ def test_flat_stretch_then_a_small_move_is_not_a_split():
     assert split_hits(close) == []
 
 
-def test_gaps_and_non_trading_days():
+def _daily(days: list[date], calendar: str = "XNYS") -> list[str]:
+    ts = np.array([day_ts(d) for d in days])
+    return checks.session_warnings(bars.calendar_for(calendar, ts), "1d", ts, np.ones(ts.size, dtype=bool))
+
+
+def test_missing_sessions_and_rows_off_the_calendar():
     days = [date(2024, 1, 5), date(2024, 1, 6), date(2024, 1, 8), date(2024, 1, 22)]
-    assert checks.gap_warnings(days) == ["gap of 14 days between 2024-01-08 and 2024-01-22"]
-    assert checks.non_trading_days(days) == [date(2024, 1, 6)]
-    assert checks.calendar_warnings(days)[0].startswith("2024-01-06: a Saturday")
+    out = _daily(days)
+    assert "2024-01-06: a Saturday, not a XNYS session (a weekend); check the dates" in out
+    # The weekend and Martin Luther King Jr. Day (2024-01-15) are no sessions, so not missing.
+    assert ("8 XNYS session(s) missing between 2024-01-08 and 2024-01-22: 2024-01-09, 2024-01-10, 2024-01-11, "
+            "2024-01-12, 2024-01-16, ... (3 more)") in out
+    assert _daily([date(2024, 1, 5), date(2024, 1, 6), date(2024, 1, 7)], "24/7") == []
+    assert _daily([date(2024, 1, 5), date(2024, 1, 8)], "weekdays") == []
 
 
 def test_warnings_are_capped_per_kind():
     days = [date.fromordinal(date(2024, 1, 6).toordinal() + 7 * i) for i in range(30)]  # 30 Saturdays
-    out = checks.calendar_warnings(days)
-    assert len(out) == checks.MAX_WARNINGS_PER_KIND + 1 and out[-1] == "... and 10 more rows on non-trading days"
+    out = [w for w in _daily(days, "weekdays") if "not a weekdays session" in w or "more rows" in w]
+    assert len(out) == checks.MAX_WARNINGS_PER_KIND + 1 and out[-1] == "... and 10 more rows on non-sessions"
 
 
 def test_short_series_warning_names_both_numbers():

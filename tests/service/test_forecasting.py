@@ -7,7 +7,8 @@ from datetime import date
 import pytest
 from sqlalchemy import select
 
-from service import forecasting
+from service import bars, forecasting
+from service.calendars import day_ts, ts_day
 from service.errors import Conflict, InsufficientData, InvalidInput, NotFound
 from service.registry import checkpoint_file, find_active
 from service.series import get_ticker
@@ -27,9 +28,17 @@ def test_bad_levels_name_the_rule(levels):
     assert forecasting.LEVELS_RULE in info.value.message
 
 
-def test_next_weekday():
-    assert forecasting.next_weekday(date(2024, 1, 5)) == date(2024, 1, 8)  # Friday -> Monday
-    assert forecasting.next_weekday(date(2024, 1, 8)) == date(2024, 1, 9)
+@pytest.mark.parametrize(("calendar", "last", "target"), [
+    ("XNYS", date(2024, 1, 5), date(2024, 1, 8)),  # Friday -> Monday
+    ("XNYS", date(2024, 1, 8), date(2024, 1, 9)),
+    ("XNYS", date(2018, 12, 31), date(2019, 1, 2)),  # New Year's Day is no session (the S&P 500 sample)
+    ("XNYS", date(2024, 1, 12), date(2024, 1, 16)),  # a weekend and Martin Luther King Jr. Day
+    ("XLON", date(2024, 12, 24), date(2024, 12, 27)),  # Christmas and Boxing Day in London
+    ("24/7", date(2024, 1, 5), date(2024, 1, 6)),  # crypto trades on Saturday
+    ("weekdays", date(2024, 12, 24), date(2024, 12, 25)),  # FX knows weekends, not holidays
+])
+def test_daily_targets_are_the_calendars_next_session(calendar, last, target):
+    assert ts_day(bars.next_target(calendar, "1d", day_ts(last))) == target
 
 
 @pytest.fixture

@@ -30,7 +30,7 @@ def test_same_upload_twice_changes_nothing(session):
 def test_merge_updates_changed_rows_and_keeps_absent_columns(session):
     base = make_upload(n=3, volume=[1, 2, 3])
     store_prices(session, symbol="TEST", upload=base)
-    change = ParsedUpload(dates=base.dates[1:], columns={"close": [base.columns["close"][1], 999.0]}, rows_received=2)
+    change = ParsedUpload.of_dates(base.dates[1:], {"close": [base.columns["close"][1], 999.0]}, rows_received=2)
     report = store_prices(session, symbol="TEST", upload=change)
     session.commit()
     assert (report.rows_inserted, report.rows_updated, report.rows_unchanged, report.revision) == (0, 1, 1, 2)
@@ -42,7 +42,7 @@ def test_merge_updates_changed_rows_and_keeps_absent_columns(session):
 def test_empty_cell_stores_null(session):
     base = make_upload(n=2, volume=[1, 2])
     store_prices(session, symbol="TEST", upload=base)
-    store_prices(session, symbol="TEST", upload=ParsedUpload(base.dates, {"close": base.columns["close"], "volume": [None, 2]}, 2))
+    store_prices(session, symbol="TEST", upload=ParsedUpload.of_dates(base.dates, {"close": base.columns["close"], "volume": [None, 2]}, 2))
     session.commit()
     assert [r.volume for r in list_prices(session, symbol="TEST")] == [None, 2]
 
@@ -62,8 +62,8 @@ def test_list_series_and_limits(session):
     summaries = list_series(session)
     assert [(s.ticker, s.rows) for s in summaries] == [("AAA", 20), ("BBB", 5)]
     latest = list_prices(session, symbol="AAA", limit=3)
-    assert len(latest) == 3 and latest[-1].date == summaries[0].last_date
-    assert latest[0].date < latest[1].date
+    assert len(latest) == 3 and latest[-1].ts == summaries[0].last_ts
+    assert latest[0].ts < latest[1].ts
 
 
 def test_delete_removes_ticker_and_prices(session):
@@ -105,8 +105,8 @@ def test_replace_in_bulk_deletes_per_ticker(session):
 def test_merge_keeps_columns_an_upload_lacks_per_ticker(session):
     base = make_upload(n=3, volume=[1, 2, 3], open=[9.0, 9.0, 9.0])
     store_uploads(session, uploads={"AAA": base, "BBB": base}, mode="merge")
-    only_close = ParsedUpload(base.dates, {"close": [5.0, 5.0, 5.0]}, 3)
-    with_volume = ParsedUpload(base.dates, {"close": base.columns["close"], "volume": [None, 7, 3]}, 3)
+    only_close = ParsedUpload.of_dates(base.dates, {"close": [5.0, 5.0, 5.0]}, 3)
+    with_volume = ParsedUpload.of_dates(base.dates, {"close": base.columns["close"], "volume": [None, 7, 3]}, 3)
     reports = store_uploads(session, uploads={"AAA": only_close, "BBB": with_volume}, mode="merge")
     session.commit()
     assert [(r.rows_updated, r.rows_unchanged) for r in reports] == [(3, 0), (2, 1)]
@@ -118,7 +118,7 @@ def test_merge_keeps_columns_an_upload_lacks_per_ticker(session):
 def test_values_round_trip_exactly(session):
     close = [0.1, 1 / 3, 123456.78901234567, 5e-324 * 1e10, 1.7976931348623157e308]
     volume = [0, 1, 2**53 + 1, 2**62, 2**63 - 1]
-    upload = ParsedUpload(make_upload(n=5).dates, {"close": close, "volume": volume}, 5)
+    upload = ParsedUpload.of_dates(make_upload(n=5).dates, {"close": close, "volume": volume}, 5)
     store_uploads(session, uploads={"EXACT": upload}, mode="merge")
     session.commit()
     rows = list_prices(session, symbol="EXACT")
@@ -137,29 +137,41 @@ def test_the_session_sees_the_new_revision(session):
 
 # --- warnings against the stored series (issues 14.13 and 11) ---
 
-def test_gap_against_the_stored_series(session):
-    make_series(session, n=5, start=date(2024, 1, 1))  # ends 2024-01-05
-    far = ParsedUpload([date(2099, 1, 2)], {"close": [100.0]}, 1)
-    report = store_prices(session, symbol="TEST", upload=far)
-    assert f"gap of {(date(2099, 1, 2) - date(2024, 1, 5)).days} days between 2024-01-05 and 2099-01-02" in report.warnings
-    early = ParsedUpload([date(2023, 6, 1)], {"close": [100.0]}, 1)
+def test_missing_sessions_against_the_stored_series(session):
+    make_series(session, n=5, start=date(2024, 1, 8))  # 2024-01-08 .. 2024-01-12
+    later = ParsedUpload.of_dates([date(2024, 1, 22)], {"close": [100.0]})
+    report = store_prices(session, symbol="TEST", upload=later)
+    # 2024-01-15 is Martin Luther King Jr. Day: closed, so not missing.
+    assert ("4 XNYS session(s) missing between 2024-01-12 and 2024-01-22: 2024-01-16, 2024-01-17, 2024-01-18, "
+            "2024-01-19") in report.warnings
+    early = ParsedUpload.of_dates([date(2023, 12, 28)], {"close": [100.0]})
     report = store_prices(session, symbol="TEST", upload=early)
-    assert "gap of 214 days between 2023-06-01 and 2024-01-01" in report.warnings
+    # 2024-01-01 (New Year's Day) is no session either: only 2023-12-29 and 2024-01-02 .. 2024-01-05 are missing.
+    assert report.warnings[0].startswith("5 XNYS session(s) missing between 2023-12-28 and 2024-01-08: 2023-12-29, "
+                                         "2024-01-02, 2024-01-03, 2024-01-04, 2024-01-05")
 
 
 def test_stored_rows_fill_a_gap_inside_the_upload(session):
-    make_series(session, n=30, start=date(2024, 1, 1))
-    sparse = ParsedUpload([date(2024, 1, 2), date(2024, 2, 1)], {"close": [1.0, 2.0]}, 2)
+    make_series(session, n=30, start=date(2024, 1, 2))
+    sparse = ParsedUpload.of_dates([date(2024, 1, 2), date(2024, 2, 1)], {"close": [1.0, 2.0]})
     report = store_prices(session, symbol="TEST", upload=sparse)
-    assert not any(w.startswith("gap") for w in report.warnings)
+    assert not any("missing" in w for w in report.warnings), report.warnings
     new = store_prices(session, symbol="NEW", upload=sparse)
-    assert "gap of 30 days between 2024-01-02 and 2024-02-01" in new.warnings
+    assert any(w.startswith("20 XNYS session(s) missing between 2024-01-02 and 2024-02-01") for w in new.warnings)
 
 
-def test_weekend_rows_warn(session):
-    upload = ParsedUpload([date(2024, 1, 5), date(2024, 1, 6)], {"close": [1.0, 1.0]}, 2)
+def test_rows_on_weekends_and_holidays_warn(session):
+    upload = ParsedUpload.of_dates([date(2024, 1, 5), date(2024, 1, 6), date(2024, 12, 25)], {"close": [1.0, 1.0, 1.0]})
     report = store_prices(session, symbol="TEST", upload=upload)
-    assert "2024-01-06: a Saturday, when markets are closed; check the dates" in report.warnings
+    assert "2024-01-06: a Saturday, not a XNYS session (a weekend); check the dates" in report.warnings
+    assert "2024-12-25: a Wednesday, not a XNYS session (a holiday or closure); check the dates" in report.warnings
+
+
+def test_a_24_7_series_has_no_weekends(session):
+    upload = ParsedUpload.of_dates([date(2024, 1, 5), date(2024, 1, 6), date(2024, 1, 7)], {"close": [1.0, 1.0, 1.0]})
+    report = store_prices(session, symbol="BTC", upload=upload, calendar="24/7")
+    assert report.calendar == "24/7" and not any("session" in w for w in report.warnings)
+    assert find_ticker(session, symbol="BTC").calendar == "24/7"
 
 
 def test_too_short_to_train_names_both_numbers(session):

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import pytest
 from sqlalchemy import select
 
+from service.calendars import day_ts
 from service.errors import InvalidInput
 from service.schemas import ForecastRequest
 from service.tables import ForecastRecord, JobStatus, PricePoint, TrainingJob
@@ -57,7 +60,7 @@ def test_new_prices_resolve_served_forecasts_and_queue_a_retrain_by_either_route
         assert any("queued retraining job" in w for w in report.warnings)
         with rt.reading() as session:
             record = session.scalars(select(ForecastRecord)).one()
-            assert record.resolved_at is not None and record.as_of.isoformat() == served["as_of"]
+            assert record.resolved_at is not None and record.as_of_ts == day_ts(date.fromisoformat(served["as_of"]))
             job = session.scalars(select(TrainingJob).where(TrainingJob.status == JobStatus.QUEUED)).one()
             assert job.priority == PRIORITY_BULK
         assert rt.queue.pending() == 1  # delivered after the commit

@@ -15,7 +15,17 @@ from service.api.bodies import read_body
 from service.api.deps import RuntimeDep, SettingsDep
 from service.api.params import PathTicker
 from service.errors import InvalidInput
-from service.schemas import BulkUploadRead, ErrorResponse, SeriesListRead, SeriesRead, UploadReportRead
+from service.bars import FREQUENCY_PATTERN, FREQUENCY_RULE
+from service.schemas import (
+    BulkUploadRead,
+    ErrorResponse,
+    SeriesListRead,
+    SeriesPatch,
+    SeriesPatchRead,
+    SeriesRead,
+    UploadReportRead,
+    calendar_enum,
+)
 from service.tables import PRICE_COLUMNS
 from service.uploads import parse_date
 from service.usecases import ingest, series
@@ -49,6 +59,13 @@ _UPLOAD_BODY = {
     }
 }
 ModeQuery = Annotated[Literal["merge", "replace"], Query(description="merge: insert and update; replace: the upload becomes the whole series")]
+CalendarQuery = Annotated[str | None, Query(
+    description="a new series' calendar (default PRICECAST_DEFAULT_CALENDAR): an exchange code such as XNYS, XLON or "
+                "XTKS, 24/7 or weekdays; an existing series keeps its own (PATCH /series/{ticker} changes it)",
+    json_schema_extra=calendar_enum)]
+FrequencyQuery = Annotated[str | None, Query(
+    description="the bar size (else the series' own, else inferred from the timestamps): " + FREQUENCY_RULE,
+    pattern=FREQUENCY_PATTERN)]
 
 
 def count_rows(request: Request, reports: list[UploadReportRead]) -> None:
@@ -60,11 +77,13 @@ def count_rows(request: Request, reports: list[UploadReportRead]) -> None:
 
 @router.post("/series/{ticker}", response_model=UploadReportRead, responses=_ERRORS, openapi_extra=_UPLOAD_BODY,
              dependencies=[Write])
-async def upload_series(ticker: PathTicker, request: Request, rt: RuntimeDep,
-                        mode: ModeQuery = "merge") -> UploadReportRead:
-    """Upload daily prices for one ticker (CSV, multipart file or JSON points). All or nothing."""
+async def upload_series(ticker: PathTicker, request: Request, rt: RuntimeDep, mode: ModeQuery = "merge",
+                        calendar: CalendarQuery = None, frequency: FrequencyQuery = None) -> UploadReportRead:
+    """Upload prices for one ticker (CSV, multipart file or JSON points): daily dates or intraday timestamps
+    (ISO 8601; without a UTC offset they are read in the calendar's zone). All or nothing."""
     kind, body = await read_body(request)
-    report = await run_in_threadpool(ingest.upload_series, rt, symbol=ticker, kind=kind, body=body, mode=mode)
+    report = await run_in_threadpool(ingest.upload_series, rt, symbol=ticker, kind=kind, body=body, mode=mode,
+                                     calendar=calendar, frequency=frequency)
     count_rows(request, [report])
     return report
 
@@ -72,10 +91,12 @@ async def upload_series(ticker: PathTicker, request: Request, rt: RuntimeDep,
 @router.post("/series", response_model=BulkUploadRead, responses=_ERRORS, dependencies=[Write], openapi_extra={"requestBody": {
     "required": True, "content": {"text/csv": {"schema": {"type": "string"},
                                                "example": "ticker,date,close\nAAA,2024-01-02,10\nBBB,2024-01-02,20\n"}}}})
-async def upload_many(request: Request, rt: RuntimeDep, mode: ModeQuery = "merge") -> BulkUploadRead:
+async def upload_many(request: Request, rt: RuntimeDep, mode: ModeQuery = "merge", calendar: CalendarQuery = None,
+                      frequency: FrequencyQuery = None) -> BulkUploadRead:
     """Bulk import: one long-format CSV with a `ticker` column; all tickers or none are stored."""
     _, body = await read_body(request, json_ok=False)
-    reports = await run_in_threadpool(ingest.upload_many, rt, body=body, mode=mode)
+    reports = await run_in_threadpool(ingest.upload_many, rt, body=body, mode=mode, calendar=calendar,
+                                      frequency=frequency)
     count_rows(request, reports)
     return BulkUploadRead(results=reports)
 
@@ -86,6 +107,13 @@ def list_series(rt: RuntimeDep) -> SeriesListRead:
     return series.read_series_list(rt)
 
 
+@router.patch("/series/{ticker}", response_model=SeriesPatchRead, dependencies=[Write],
+              responses={404: _ERRORS[404], 422: _ERRORS[422], 503: _ERRORS[503]})
+def patch_series(ticker: PathTicker, patch: SeriesPatch, rt: RuntimeDep) -> SeriesPatchRead:
+    """Change a series' calendar; the answer has the warnings the new calendar gives for the stored prices."""
+    return series.change_calendar(rt, symbol=ticker, calendar=patch.calendar)
+
+
 @router.get("/series/{ticker}", response_model=SeriesRead, dependencies=[Read], responses={
     **_ERRORS, 200: {"content": {"text/csv": {"schema": {"type": "string"}}}, "description": "Prices, ascending"}})
 def get_series(
@@ -93,8 +121,8 @@ def get_series(
     request: Request,
     rt: RuntimeDep,
     settings: SettingsDep,
-    start: Annotated[str | None, Query(pattern=DATE_PATTERN, description="first date, YYYY-MM-DD")] = None,
-    end: Annotated[str | None, Query(pattern=DATE_PATTERN, description="last date, YYYY-MM-DD")] = None,
+    start: Annotated[str | None, Query(pattern=DATE_PATTERN, description="first date (in the calendar's zone), YYYY-MM-DD")] = None,
+    end: Annotated[str | None, Query(pattern=DATE_PATTERN, description="last date (in the calendar's zone), YYYY-MM-DD")] = None,
     limit: Annotated[int | None, Query(ge=1, description="the latest N points (default 10,000; at most 100,000)")] = None,
 ):
     """Prices of one ticker, ascending; `Accept: text/csv` returns CSV."""
@@ -108,7 +136,8 @@ def get_series(
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(("date", *PRICE_COLUMNS))
         for p in read.points:
-            writer.writerow((p.date.isoformat(), *("" if getattr(p, c) is None else repr(getattr(p, c)) for c in PRICE_COLUMNS)))
+            when = p.date.isoformat() if p.time is None else p.time.isoformat()
+            writer.writerow((when, *("" if getattr(p, c) is None else repr(getattr(p, c)) for c in PRICE_COLUMNS)))
         return Response(out.getvalue(), media_type="text/csv")
     return read
 
