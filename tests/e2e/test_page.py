@@ -164,7 +164,7 @@ def test_upload_train_watch_forecast_and_activate(server, browser, api):
     # A bad file: rejected whole, every bad row on its own line, nothing stored.
     page.set_input_files("#upload-file", files=[{"name": "bad.csv", "mimeType": "text/csv", "buffer": BAD_CSV}])
     # taken from the file name, with the server's ticker rule (GET /config)
-    page.wait_for_function("document.querySelector('#upload-ticker').value === 'BAD'")
+    page.wait_for_function("() => document.querySelector('#upload-ticker').value === 'BAD'")
     page.click("form.upload button[type=submit]")
     page.wait_for_selector("[data-result=rejected]")
     rows = page.locator("[data-testid=upload-problems] tbody tr").all_inner_texts()
@@ -177,7 +177,7 @@ def test_upload_train_watch_forecast_and_activate(server, browser, api):
     # A good one: the report, then the ticker in the list.
     ibm = data_file("IBM.csv")
     page.set_input_files("#upload-file", str(ibm))
-    page.wait_for_function("document.querySelector('#upload-ticker').value === 'IBM'")
+    page.wait_for_function("() => document.querySelector('#upload-ticker').value === 'IBM'")
     page.click("form.upload button[type=submit]")
     page.wait_for_selector("[data-result=accepted]")
     n_rows = len(ibm.read_text().strip().splitlines()) - 1
