@@ -89,7 +89,7 @@ def outcome(data: bytes, *, with_ticker: bool, reader: str):
         uploads = parse_csv(data, max_rows=50, with_ticker=with_ticker, reader=reader)  # type: ignore[arg-type]
     except InvalidInput as exc:
         return "error", exc.message, exc.details
-    return "ok", {t: (u.dates, u.columns, u.warnings, u.rows_received, u.iso_dates) for t, u in uploads.items()}
+    return "ok", {t: (u.keys, u.columns, u.warnings, u.rows_received, u.aware, u.timed) for t, u in uploads.items()}
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
