@@ -26,7 +26,7 @@ from pathlib import Path
 import httpx
 from _server import Server, data_path, postgres_database
 
-COLUMNS = ("ticker_id", "date", "open", "high", "low", "close", "adj_close", "volume")
+COLUMNS = ("ticker_id", "ts", "open", "high", "low", "close", "adj_close", "volume")
 
 
 def read_rows(path: Path) -> list[tuple]:
@@ -68,19 +68,23 @@ class SqliteFloor:
         tid = self.conn.execute("INSERT INTO ticker (symbol, revision, created_at, updated_at) "
                                 "VALUES (?, 0, '2026-01-01', '2026-01-01')", (f"{self.tag}{self.n}",)).lastrowid
         self.conn.commit()
-        params = [(tid, d.isoformat(), *rest) for d, *rest in self.rows]
+        params = [(tid, epoch_seconds(d), *rest) for d, *rest in self.rows]
         t = time.perf_counter()
         self.conn.executemany(self.sql, params)
         self.conn.commit()
         return time.perf_counter() - t
 
 
+def epoch_seconds(d: date) -> int:
+    """How price_point.ts stores a daily row: its date's midnight UTC, in seconds since 1970."""
+    return (d.toordinal() - date(1970, 1, 1).toordinal()) * 86400
+
+
 def copy_payload(ticker_id: int, rows: list[tuple]) -> bytes:
     """PostgreSQL binary COPY data for the rows (NULL where a value is missing)."""
     out = [b"PGCOPY\n\xff\r\n\x00", struct.pack(">ii", 0, 0)]
-    epoch = date(2000, 1, 1).toordinal()
     for d, *values in rows:
-        out.append(struct.pack(">hiiii", 8, 4, ticker_id, 4, d.toordinal() - epoch))
+        out.append(struct.pack(">hiiiq", 8, 4, ticker_id, 8, epoch_seconds(d)))
         for i, v in enumerate(values):
             if v is None:
                 out.append(struct.pack(">i", -1))
@@ -110,7 +114,7 @@ class PostgresFloor:
             with self.conn.cursor() as cur, cur.copy(f"COPY price_point ({', '.join(COLUMNS)}) FROM STDIN (FORMAT BINARY)") as cp:
                 cp.write(payload)
         else:
-            params = [(tid, *r) for r in self.rows]
+            params = [(tid, epoch_seconds(d), *rest) for d, *rest in self.rows]
             sql = f"INSERT INTO price_point ({', '.join(COLUMNS)}) VALUES ({', '.join(['%s'] * len(COLUMNS))})"
             t = time.perf_counter()
             with self.conn.cursor() as cur:
