@@ -230,6 +230,8 @@ export class Chart {
     this.renderForecast(g);
     this.renderHover();
     if (this.nav) this.nav.render(width);
+    // The window this drawing shows: `data-window` changes at once, the drawing on the next frame.
+    this.root.dataset.renderedWindow = `${this.i0}:${this.i1}`;
     this.root.dataset.rendered = String((Number(this.root.dataset.rendered) || 0) + 1);
     this.root.dataset.renderMs = (performance.now() - t0).toFixed(2);
   }

@@ -423,8 +423,8 @@ def test_an_intraday_series_is_charted_by_sessions_without_overnight_gaps(server
     assert {"25 Jan", "26 Jan", "29 Jan", "30 Jan", "31 Jan"} <= set(labels), labels
     shoot(browser, "intraday")
     page.click("[data-testid=price-chart] button[data-range='1D']")  # one session: its day and round hours
-    page.wait_for_function("() => document.querySelector('[data-testid=price-chart]').dataset.window.startsWith"
-                           f"('{78 * (len(days) - 1)}:')")
+    page.wait_for_function("() => (document.querySelector('[data-testid=price-chart]').dataset.renderedWindow || '')"
+                           f".startsWith('{78 * (len(days) - 1)}:')")
     labels = page.eval_on_selector_all("[data-testid=price-chart] text.xlabel:not(.forecast-date)",
                                        "els => els.map(e => e.textContent)")
     assert labels[0] == "31 Jan" and {"10:00", "12:00", "15:00"} <= set(labels), labels
