@@ -20,6 +20,7 @@ import os
 import shutil
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -68,7 +69,7 @@ async def main():
                           "p99_ms": lat[int(len(lat) * 0.99)] * 1e3, "errors": errors}}))
 asyncio.run(main())
 """
-    out = subprocess.run(["python", "-c", code], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     return json.loads(out)
 
 
