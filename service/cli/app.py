@@ -38,18 +38,24 @@ err_console = Console(stderr=True, soft_wrap=True)
 
 @app.callback()
 def _settings_callback(ctx: typer.Context) -> None:
-    """Build Settings once from PRICECAST_* variables; commands read ctx.obj."""
-    from service.settings import SettingsError, load_settings
-
-    try:
-        ctx.obj = load_settings()
-        _settings.set(ctx.obj)
-    except SettingsError as exc:
-        fail(str(exc), hint="fix the environment variable named above")
+    """Settings are built on first use (settings_of): click runs this callback before it parses a
+    subcommand's --help, which then needs neither pydantic nor a valid environment."""
+    ctx.obj = None
+    _settings.set(None)
 
 
 def settings_of(ctx: typer.Context) -> Settings:
-    return ctx.obj
+    """The command's Settings, built once from PRICECAST_* variables (a bad value: one line, exit 1)."""
+    root = ctx.find_root()
+    if root.obj is None:
+        from service.settings import SettingsError, load_settings
+
+        try:
+            root.obj = load_settings()
+        except SettingsError as exc:
+            fail(str(exc), hint="fix the environment variable named above")
+        _settings.set(root.obj)
+    return root.obj
 
 
 def runtime_of(ctx: typer.Context) -> Runtime:

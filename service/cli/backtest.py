@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from service.cli.app import app
+from service.cli.app import app, settings_of
 from service.errors import InvalidInput
 
 if TYPE_CHECKING:  # numpy, pandas (uploads), pydantic and SQLAlchemy load inside the command: `--help` stays fast
@@ -147,7 +147,7 @@ def backtest(
     from service.uploads import describe_errors
 
     start = time.perf_counter()
-    settings: Settings = ctx.obj
+    settings: Settings = settings_of(ctx)
     # Like the workers: one thread by default. Many threads on a busy machine made a backtest
     # 50-100x slower than one. Restored when the command ends, for in-process callers (tests).
     ctx.call_on_close(functools.partial(torch.set_num_threads, torch.get_num_threads()))
