@@ -31,17 +31,20 @@ WORKDIR /app
 # docker-context-extra/ holds what a build behind a TLS-intercepting proxy or without the
 # torch index needs (a CA bundle, local wheels); it exists only where such a build creates
 # it. The bracket makes it optional: constraints.txt always matches, so the COPY never fails.
-COPY constraints.txt docker-context-extr[a] /tmp/pip-extra/
+COPY constraints.txt requirements.lock docker-context-extr[a] /tmp/pip-extra/
 
-# Dependencies before code, so that editing the code does not reinstall them. torch first,
-# alone, from its own index; then everything pyproject.toml lists, at the versions
-# constraints.txt pins.
+# Dependencies before code, so that editing the code does not reinstall them, at the versions
+# requirements.lock pins (the ones the test suite ran against; scripts/lock refreshes it).
+# torch first, alone and without its dependencies, from its own index; then everything
+# pyproject.toml lists, torch's dependencies included, constrained to the lock (its test-only
+# pins are never installed: a constraint only applies to what is asked for).
 # TORCH_PIP_ARGS holds several pip options, so it is expanded unquoted on purpose.
-RUN pip install $TORCH_PIP_ARGS -c /tmp/pip-extra/constraints.txt torch
+RUN pip install $TORCH_PIP_ARGS --no-deps -c /tmp/pip-extra/requirements.lock -c /tmp/pip-extra/constraints.txt torch
 COPY pyproject.toml ./
 RUN python3 -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
         > /tmp/requirements.txt \
-    && pip install -c /tmp/pip-extra/constraints.txt -r /tmp/requirements.txt "setuptools>=68" \
+    && pip install -c /tmp/pip-extra/requirements.lock -c /tmp/pip-extra/constraints.txt \
+        -r /tmp/requirements.txt setuptools \
     && rm -rf /tmp/pip-extra /tmp/requirements.txt
 
 # The code. An editable install keeps it in /app, next to migrations/, which

@@ -16,14 +16,14 @@ import httpx
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED = ROOT.parent / "shared" / "data"
+DATA = (ROOT / "examples" / "data", ROOT / "tests" / "data")  # shipped series; origin and licence in each README
 
 
 def data_path(name: str) -> Path:
-    for folder in (SHARED, ROOT / "examples" / "data", ROOT / "tests" / "data"):
+    for folder in DATA:
         if (folder / name).exists():
             return folder / name
-    raise SystemExit(f"{name} not found in {SHARED}, examples/data or tests/data")
+    raise SystemExit(f"{name} not found in examples/data or tests/data")
 
 
 def free_port() -> int:

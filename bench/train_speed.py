@@ -29,7 +29,7 @@ from models import checkpoints
 from models.lstm import LSTMConfig
 from models.train import split, train
 
-DEFAULT_CSV = Path(__file__).resolve().parents[2] / "shared" / "data" / "SPX.csv"
+DEFAULT_CSV = Path(__file__).resolve().parents[1] / "examples" / "data" / "SPX.csv"
 
 
 def read_close(path: Path) -> np.ndarray:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Literal
@@ -15,12 +16,30 @@ class SettingsError(ValueError):
     """A setting has a bad value; the message names the environment variable."""
 
 
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+def default_data_dir() -> Path:
+    """Where data lives when PRICECAST_DATA_DIR is unset, the same from any working directory.
+
+    In a source checkout (pricecast installed editable, as scripts/quickstart does) it is `var/`
+    beside the code, so the server and the CLI find one database wherever they are started;
+    an installed package uses the user's data directory ($XDG_DATA_HOME/pricecast, by default
+    ~/.local/share/pricecast).
+    """
+    if (PROJECT_ROOT / "pyproject.toml").is_file() and (PROJECT_ROOT / "migrations").is_dir():
+        return PROJECT_ROOT / "var"
+    return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "pricecast"
+
+
 class Settings(BaseSettings):
     """pricecast configuration. Every field maps to PRICECAST_<FIELD> in the environment."""
 
     model_config = SettingsConfigDict(env_prefix="PRICECAST_", extra="ignore")
 
-    data_dir: Path = Path("./var")
+    # Absolute once built: a relative PRICECAST_DATA_DIR is read against the directory the process
+    # started in, and everything after (the SQLite URL, checkpoints, messages) names the full path.
+    data_dir: Path = Field(default_factory=default_data_dir)
     database_url: str | None = None
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
@@ -81,6 +100,11 @@ class Settings(BaseSettings):
     max_upload_columns: int = Field(100, ge=2, le=100_000)
     max_upload_line_bytes: int = Field(10_000, ge=64)
     max_upload_tickers: int = Field(1000, ge=1)  # distinct tickers in one long-format file
+
+    @field_validator("data_dir")
+    @classmethod
+    def _absolute_data_dir(cls, value: Path) -> Path:
+        return Path(os.path.abspath(value.expanduser()))
 
     @field_validator("rate_limit", "train_rate_limit")
     @classmethod

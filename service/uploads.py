@@ -179,7 +179,11 @@ def parse_csv(data: bytes, *, max_rows: int, with_ticker: bool = False, limits: 
     limits = limits or CsvLimits()
     text = _decode(data)
     if not text or text.isspace():
-        raise InvalidInput("the upload is empty: expected a CSV header line and at least one row",
+        # The commonest cause is a client's, not the file's: `curl --data-binary @FILE` with a FILE
+        # that is not there sends an empty body, and `curl -s` hides its warning.
+        raise InvalidInput("the upload is empty (0 bytes of data): expected a CSV header line and at least one row; "
+                           "with `curl --data-binary @FILE`, check that FILE exists (curl sends an empty body "
+                           "when it cannot read it, and -s hides its warning)",
                            details={"rows": [], "omitted": 0})
     shape = csvread.check_shape(text, max_rows=max_rows, max_columns=limits.max_columns,
                                 max_line_bytes=limits.max_line_bytes)

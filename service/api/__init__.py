@@ -14,11 +14,11 @@ from service import migrate
 from service.api.auth import AuthMiddleware, Authenticator, is_loopback
 from service.api.errors import install_error_handlers
 from service.api.metrics import EdgeCollector, Metrics, StateCollector
+from service.api.openapi import install_openapi
 from service.api.middleware import AccessLogMiddleware, BodyGuardMiddleware, RequestIdMiddleware
 from service.api.routes import config, forecast, health, jobs, models, page, series
 from service.forecasting import warm_models
 from service.migrate import SchemaBehind  # noqa: F401  (raised by check_schema; imported from here by callers)
-from service.schemas import ErrorResponse
 from service.settings import Settings, mask_url
 from service.usecases.runtime import build_runtime
 from service.worker import EmbeddedWorker, Reaper
@@ -93,13 +93,10 @@ def create_app(settings: Settings) -> FastAPI:
         description="Daily price series in, next-step forecasts out: one LSTM per ticker, "
         "always reported next to the naive forecast 'tomorrow = today'.",
         lifespan=lifespan,
-        responses={
-            401: {"model": ErrorResponse, "description": "Missing or invalid API key"},
-            403: {"model": ErrorResponse, "description": "Read-only key on a write"},
-            422: {"model": ErrorResponse, "description": "Invalid input; details name the field, row or value"},
-            429: {"model": ErrorResponse, "description": "Rate limited or queue full; see Retry-After"},
-            500: {"model": ErrorResponse, "description": "Unexpected error (logged with the request id)"},
-        },
+        # Served by install_openapi from local assets: the FastAPI defaults load Swagger UI and
+        # ReDoc from a CDN, which leaves /docs blank on a machine without internet.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     # What the use cases need; the aliases below are for the health checks, metrics and auth.
@@ -126,4 +123,5 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(jobs.router)
     app.include_router(models.router)
     app.include_router(page.router)
+    install_openapi(app, public_reads=settings.public_reads)  # after every route: it documents them all
     return app

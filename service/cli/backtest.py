@@ -8,20 +8,19 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from service import bars, checks
-from service.calendars import check_calendar, timezone_of
-from service.cli.app import app
+from service.cli.app import app, settings_of
 from service.errors import InvalidInput
-from service.reports import MODEL_METRICS, comparison
-from service.settings import Settings
-from service.uploads import CsvLimits, describe_errors, parse_csv
+
+if TYPE_CHECKING:  # numpy, pandas (uploads), pydantic and SQLAlchemy load inside the command: `--help` stays fast
+    import numpy as np
+
+    from service.settings import Settings
 
 
 @dataclass
@@ -44,7 +43,12 @@ def read_prices(path: Path, *, settings: Settings, calendar: str | None = None,
     upload's InvalidInput, naming each line; the warnings are the upload's, plus the missing
     sessions or bars and rows off the calendar (the file is the whole series here).
     """
+    import numpy as np
+
     from models.windows import choose_price_field
+    from service import bars, checks
+    from service.calendars import check_calendar, timezone_of
+    from service.uploads import CsvLimits, parse_csv
 
     data = path.read_bytes()
     if len(data) > settings.max_upload_bytes:
@@ -69,6 +73,8 @@ def read_prices(path: Path, *, settings: Settings, calendar: str | None = None,
 
 def report(result, total_seconds: float) -> dict:
     """The backtest --json contract: model and baseline metrics nested as the API shows them, plus timings."""
+    from service.reports import comparison
+
     return {
         **comparison(result.metrics),
         "train_seconds": result.train_seconds,
@@ -83,6 +89,8 @@ def report(result, total_seconds: float) -> dict:
 
 
 def render(out: dict, console: Console) -> None:
+    from service.reports import MODEL_METRICS
+
     columns = ("model", "persistence", "drift", "base_rate", "always_up", "ewma")
     table = Table(title=f"Backtest: {out['n_test']} test days {out['test_start']} .. {out['test_end']}")
     table.add_column("metric")
@@ -130,14 +138,16 @@ def backtest(
     Example: pricecast backtest examples/data/SPX.csv --json
     """
     import torch
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from models import checkpoints
     from models.errors import CheckpointError, ConfigError, InsufficientData, TrainingFailed
     from models.lstm import LSTMConfig
     from models.train import train
+    from service.uploads import describe_errors
 
     start = time.perf_counter()
-    settings: Settings = ctx.obj
+    settings: Settings = settings_of(ctx)
     # Like the workers: one thread by default. Many threads on a busy machine made a backtest
     # 50-100x slower than one. Restored when the command ends, for in-process callers (tests).
     ctx.call_on_close(functools.partial(torch.set_num_threads, torch.get_num_threads()))

@@ -20,6 +20,8 @@ def demo(
     ctx: typer.Context,
     serve: bool = typer.Option(False, "--serve", help="start the server afterwards (what scripts/quickstart runs)"),
     data: Path = typer.Option(SAMPLES, help="folder of CSV files to load, one ticker per file"),
+    host: str = typer.Option(None, help="with --serve: bind address (default PRICECAST_HOST, 127.0.0.1)"),
+    port: int = typer.Option(None, min=1, max=65535, help="with --serve: port (default PRICECAST_PORT, 8000)"),
 ) -> None:
     """Load the sample series, train a model for each, and print their forecasts next to the baselines.
 
@@ -30,7 +32,11 @@ def demo(
     from service.tickers import normalise_ticker
     from service.usecases import forecasts, ingest, registry, training
 
-    settings = settings_of(ctx)
+    settings = settings_of(ctx).model_copy(update={k: v for k, v in {"host": host, "port": port}.items() if v})
+    if serve:  # a busy port fails now, not after the training
+        from service.cli.server import ensure_port_free
+
+        ensure_port_free(settings.host, settings.port)
     files = sorted(data.glob("*.csv")) if data.is_dir() else []
     if not files:
         fail(f"no CSV files in {data}", hint="pass --data FOLDER with one CSV per ticker")
@@ -73,14 +79,29 @@ def demo(
         f"\nNext: {'the server is starting at ' + url if serve else 'start the server with `pricecast serve`, then open ' + url}\n"
         f"  {url}/         the page: charts, backtests, training, models\n"
         f"  {url}/docs     the API, to try every endpoint\n"
-        f"  curl -s -X POST {url}/forecast -H 'content-type: application/json' -d '{{\"ticker\": \"{symbols[0]}\"}}'",
-        highlight=False)
+        f"  curl -s -X POST {url}/forecast -H 'content-type: application/json' -d '{{\"ticker\": \"{symbols[0]}\"}}'\n"
+        f"  {cli_hint()}",
+        highlight=False, markup=False)
     if serve:
         from service.cli.server import serve as serve_command
 
-        serve_command(ctx, host=None, port=None, no_worker=False)
+        serve_command(ctx, host=settings.host, port=settings.port, no_worker=False)
     elif failed or answer.errors:
         raise typer.Exit(1)
+
+
+def cli_hint() -> str:
+    """How to reach the `pricecast` command: it lives in the venv's bin/, which may not be on PATH."""
+    import shutil
+    import sys
+
+    bin_dir = Path(sys.executable).parent
+    cli = bin_dir / "pricecast"
+    found = shutil.which("pricecast")
+    if found and Path(found).resolve() == cli.resolve():
+        return "pricecast --help    the command line (it is on your PATH)"
+    return (f"{cli} --help    the command line; it is not on your PATH: "
+            f"`source {bin_dir / 'activate'}`, then `pricecast --help`")
 
 
 def _active(rt, registry, symbol: str):

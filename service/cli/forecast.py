@@ -6,7 +6,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from service.cli.app import app, console, err_console, fail, fail_with, print_json, runtime_of
+from service.cli.app import app, console, err_console, fail, fail_with, looked_in, print_json, runtime_of
 from service.errors import PricecastError
 
 
@@ -40,22 +40,29 @@ def _request(body: dict):
 def forecast(
     ctx: typer.Context,
     tickers: list[str] = typer.Argument(..., help="one or more tickers"),
-    url: str = typer.Option(None, help="ask a running server (e.g. http://127.0.0.1:8000) instead of the local database"),
+    url: str = typer.Option(None, envvar="PRICECAST_URL", show_envvar=True,
+                            help="ask a running server (e.g. http://127.0.0.1:8000) instead of the local database"),
+    key: str = typer.Option(None, envvar="PRICECAST_API_KEY", show_envvar=True, show_default=False,
+                            help="the API key for --url, once the server has keys (`pricecast keys create`)"),
     version: int = typer.Option(None, "--version", help="use this model version instead of the active one"),
     levels: list[int] = typer.Option(None, "--level", help="interval level in percent (repeatable; default 80 and 95)"),
     json_out: bool = typer.Option(False, "--json", help="print JSON exactly as POST /forecast answers"),
 ) -> None:
     """Forecast the next step for tickers, next to the naive baseline. Exits 1 if any ticker failed.
 
-    Example: pricecast forecast SPX MSFT    |    pricecast forecast SPX --url http://127.0.0.1:8000 --json
+    Example: pricecast forecast SPX MSFT    |    pricecast forecast SPX --url http://127.0.0.1:8000 --key pc_... --json
     """
     body: dict = {"tickers": tickers} if len(tickers) > 1 else {"ticker": tickers[0]}
     if version is not None:
         body["model_version"] = version
     if levels:
         body["levels"] = levels
+    from_command_line = getattr(ctx.get_parameter_source("key"), "name", "") == "COMMANDLINE"
+    if key and not url and from_command_line:
+        fail("--key (PRICECAST_API_KEY) is for a server: give --url too (or PRICECAST_URL)",
+             hint="the local database needs no key: pricecast forecast " + " ".join(tickers))
     if url:
-        out = _remote(url, body)
+        out = _remote(url, body, key=key)
     else:
         from service.usecases import forecasts
 
@@ -73,15 +80,19 @@ def forecast(
     for err in errors:  # with --json they are in the JSON too; stdout carries only the JSON
         (err_console if json_out else console).print(f"[red]{escape(err['ticker'])}[/]: {escape(err['message'])}",
                                                      highlight=False)
+    if any(err.get("code") == "not_found" for err in errors):
+        where = f"looked on the server {url}" if url else looked_in()
+        err_console.print(f"[dim]hint:[/] {escape(where or '')}", highlight=False)
     if errors:
         raise typer.Exit(1)
 
 
-def _remote(url: str, body: dict) -> dict:
+def _remote(url: str, body: dict, *, key: str | None) -> dict:
     import httpx
 
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
     try:
-        r = httpx.post(url.rstrip("/") + "/forecast", json=body, timeout=30)
+        r = httpx.post(url.rstrip("/") + "/forecast", json=body, headers=headers, timeout=30)
     except httpx.HTTPError as exc:
         fail(f"cannot reach {url}: {exc}", hint="is `pricecast serve` running there?")
     try:
@@ -89,5 +100,11 @@ def _remote(url: str, body: dict) -> dict:
     except ValueError:
         fail(f"{url} answered {r.status_code} with a body that is not JSON", hint="is this a pricecast server?")
     if r.status_code != 200:
-        fail(out["error"]["message"], hint=f"request id {out.get('request_id')}")
+        error = out.get("error", {}) if isinstance(out, dict) else {}
+        hint = {401: "this server needs an API key: pass --key KEY or set PRICECAST_API_KEY" if not key
+                else "the key was refused (unknown or revoked): `pricecast keys list` on the server's database",
+                403: "this key is read-only for this request",
+                404: f"looked on the server {url}"}.get(r.status_code, "")
+        fail(f"{url} answered {r.status_code}: {error.get('message', r.text[:200])}",
+             hint=f"{hint + '; ' if hint else ''}request id {out.get('request_id') if isinstance(out, dict) else '-'}")
     return out

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 from rich.table import Table
 
-from service.cli.app import app, console, fail_with, print_json, runtime_of
+from service.cli.app import app, console, err_console, fail_with, print_json, runtime_of, settings_of
 from service.errors import PricecastError
 
 keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
@@ -21,17 +21,34 @@ def create(ctx: typer.Context, name: str = typer.Option(..., help="who or what t
     Example: pricecast keys create --name dashboards --read-only
     """
     from service.usecases import keys
+    from service.usecases.info import database_label
 
+    rt = runtime_of(ctx)
     try:
-        info, secret = keys.new_key(runtime_of(ctx), name=name, read_only=read_only)
+        info, secret = keys.new_key(rt, name=name, read_only=read_only)
     except PricecastError as exc:
         fail_with(exc)
+    settings = settings_of(ctx)
+    first = settings.bootstrap_key is None and sum(k.revoked_at is None for k in keys.read_keys(rt)) == 1
     if json_out:
-        print_json({"id": info.id, "name": info.name, "read_only": info.read_only, "key": secret})
-        return
-    console.print(f"key {info.id} ({info.name}, {'read-only' if read_only else 'read-write'}):\n{secret}\n"
-                  "Store it now: it is not shown again. Send it as `Authorization: Bearer <key>`.",
-                  highlight=False, markup=False)
+        print_json({"id": info.id, "name": info.name, "read_only": info.read_only, "key": secret,
+                    "authentication_now_required": first})
+    else:
+        console.print(f"key {info.id} ({info.name}, {'read-only' if read_only else 'read-write'}):\n{secret}\n"
+                      "Store it now: it is not shown again. Send it as `Authorization: Bearer <key>`.",
+                      highlight=False, markup=False)
+    if first:
+        # The server was open until now; within PRICECAST_AUTH_CACHE_SECONDS it no longer is.
+        reads = "writes" if settings.public_reads else "every request (reads too)"
+        err_console.print(
+            f"Authentication is now required: this was the first API key, so servers on this database "
+            f"({database_label(settings)}) now refuse {reads} without a key (401).\n"
+            "Pass the key:\n"
+            "  curl -H \"Authorization: Bearer $PRICECAST_API_KEY\" ...   (or -H \"X-API-Key: $PRICECAST_API_KEY\")\n"
+            "  export PRICECAST_API_KEY=<the key above>; pricecast forecast SPX --url http://127.0.0.1:8000\n"
+            "  the page: paste it into its API key field\n"
+            "To open the server again, revoke every key: pricecast keys list; pricecast keys revoke ID",
+            highlight=False, markup=False)
 
 
 @keys_app.command("list")

@@ -2,15 +2,32 @@
 
 from __future__ import annotations
 
+import errno
 import gc
 import logging
+import socket
 
 import typer
 
-from service import migrate as migrations
 from service.cli.app import app, console, fail, settings_of
-from service.logs import configure_logging
-from service.settings import mask_url
+
+
+def ensure_port_free(host: str, port: int) -> None:
+    """Fail now, with one line, if host:port cannot be bound (before any training or start-up work).
+
+    The probe binds as uvicorn does (SO_REUSEADDR), so a port only in TIME_WAIT counts as free.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                fail(f"port {port} on {host} is already in use (another pricecast, or another program)",
+                     hint=f"stop that one, or pick another port: --port {port + 1} (or PRICECAST_PORT={port + 1})")
+            fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}",
+                 hint="check --host / PRICECAST_HOST and --port / PRICECAST_PORT")
 
 
 @app.command()
@@ -29,10 +46,13 @@ def serve(
 
     from service.api import OpenService, SchemaBehind, check_start, create_app
     from service.api.protocol import EdgeLimits, connection_cap, make_protocol
+    from service.logs import configure_logging
+    from service.settings import mask_url
 
     settings = settings_of(ctx).model_copy(update={k: v for k, v in {"host": host, "port": port}.items() if v})
     if no_worker:
         settings = settings.model_copy(update={"embedded_worker": False})
+    ensure_port_free(settings.host, settings.port)
     try:
         app_ = create_app(settings)
         access = check_start(app_)  # the lifespan finds it done: schema and access are checked once
@@ -70,6 +90,9 @@ def migrate(ctx: typer.Context, revision: str = typer.Argument("head", help="tar
 
     Example: PRICECAST_DATABASE_URL=postgresql+psycopg://postgres@127.0.0.1/pricecast pricecast migrate
     """
+    from service import migrate as migrations
+    from service.settings import mask_url
+
     settings = settings_of(ctx)
     try:
         migrations.upgrade(settings, revision)

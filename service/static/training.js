@@ -84,6 +84,10 @@ export async function trainingTab(body, ticker, ctx) {
     }
     if (shown && shown.id === job.id && shown.status !== job.status) refreshHistory();
     shown = job;
+    // The table's row for this job shows what the card shows: it was drawn when the list was
+    // last fetched, and a running job's progress moves on every poll.
+    const row = historyBox.querySelector(`tr[data-job="${job.id}"]`);
+    if (row) row.replaceWith(jobRow(job, follow));
     const p = job.progress || {};
     const fraction = p.max_epochs ? Math.min(p.epoch / p.max_epochs, 1) : 0;
     const live = LIVE.has(job.status);
@@ -175,14 +179,16 @@ export async function trainingTab(body, ticker, ctx) {
 function jobTable(jobs, open) {
   return h("table.grid.compact.jobs-table",
     h("thead", h("tr", ["Job", "Status", "Created", "Epochs", "Best val loss", "Model", "Message"].map((c) => h("th", c)))),
-    h("tbody", jobs.map((j) => {
-      const best = (j.history || []).reduce((m, e) => (Number.isFinite(e.val_loss) && e.val_loss < m ? e.val_loss : m), Infinity);
-      return h("tr.clickable", { "data-job": j.id, tabindex: "0", onclick: () => open(j),
-        onkeydown: (e) => { if (e.key === "Enter") open(j); } },
-        h("td", `#${j.id}`), h("td", pill(j.status)), h("td", when(j.created_at)),
-        h("td", `${int(j.progress?.epoch ?? 0)} / ${int(j.progress?.max_epochs)}`),
-        h("td", Number.isFinite(best) ? num(best) : "—"),
-        h("td", j.model_version != null ? `v${j.model_version}` : "—"),
-        h("td.small", j.error || j.message || ""));
-    })));
+    h("tbody", jobs.map((j) => jobRow(j, open))));
+}
+
+function jobRow(j, open) {
+  const best = (j.history || []).reduce((m, e) => (Number.isFinite(e.val_loss) && e.val_loss < m ? e.val_loss : m), Infinity);
+  return h("tr.clickable", { "data-job": j.id, tabindex: "0", onclick: () => open(j),
+    onkeydown: (e) => { if (e.key === "Enter") open(j); } },
+    h("td", `#${j.id}`), h("td", pill(j.status)), h("td", when(j.created_at)),
+    h("td", { "data-col": "epochs" }, `${int(j.progress?.epoch ?? 0)} / ${int(j.progress?.max_epochs)}`),
+    h("td", Number.isFinite(best) ? num(best) : "—"),
+    h("td", j.model_version != null ? `v${j.model_version}` : "—"),
+    h("td.small", j.error || j.message || ""));
 }

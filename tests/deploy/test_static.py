@@ -197,6 +197,9 @@ def test_dependencies_install_before_the_code_is_copied() -> None:
     torch_install = next(i for i, ln in enumerate(steps) if ln.startswith("RUN pip install") and "torch" in ln)
     deps_install = next(i for i, ln in enumerate(steps) if ln.startswith("RUN") and "-r /tmp/requirements.txt" in ln)
     assert torch_install < deps_install < first_code_copy
+    # Both at the versions the suite ran against (requirements.lock), torch's from its own index.
+    assert "-c /tmp/pip-extra/requirements.lock" in steps[torch_install] and "--no-deps" in steps[torch_install]
+    assert "-c /tmp/pip-extra/requirements.lock" in steps[deps_install]
 
 
 def test_build_context_leaves_out_what_does_not_run() -> None:
@@ -204,7 +207,8 @@ def test_build_context_leaves_out_what_does_not_run() -> None:
              if ln.strip() and not ln.startswith("#")]
     assert rules[0] == "*", ".dockerignore should allow only named paths into the context"
     allowed = {r.lstrip("!").rstrip("/") for r in rules if r.startswith("!")}
-    assert {"service", "models", "migrations", "pyproject.toml", "constraints.txt"} <= allowed
+    assert {"service", "models", "migrations", "pyproject.toml", "constraints.txt",
+            "requirements.lock"} <= allowed
     assert not allowed & {"tests", "bench", ".venv", ".git", "var", "docs"}
 
 

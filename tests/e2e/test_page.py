@@ -211,6 +211,13 @@ def test_upload_train_watch_forecast_and_activate(server, browser, api):
         return pill && pill.dataset.status === 'running' && stat && parseInt(stat.textContent) >= 2;
     }""", timeout=120_000)
     first = int(page.get_attribute("[data-testid=loss-chart]", "data-epochs"))
+    # The "Recent jobs" row of the running job moves with the card (it once stayed at "0 / 1,000").
+    page.wait_for_function("""() => {
+        const id = document.querySelector('[data-testid=job] .job-head strong').textContent.replace('Job ', '');
+        const cell = document.querySelector(`tr[data-job="${id}"] td[data-col=epochs]`);
+        const stat = document.querySelector('[data-stat=epoch]');
+        return cell && parseInt(cell.textContent) >= 2 && cell.textContent === stat.textContent;
+    }""", timeout=10_000)
     page.wait_for_function(f"""() => parseInt(document.querySelector('[data-testid=loss-chart]').dataset.epochs) > {first}""")
     assert re.search(r"\d", page.inner_text("[data-stat=eta]")), "no ETA while running"
     shoot(browser, "training")

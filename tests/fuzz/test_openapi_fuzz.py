@@ -24,8 +24,12 @@ from tests.conftest import data_file
 pytestmark = pytest.mark.slow
 
 DATA_DIR = Path(tempfile.mkdtemp(prefix="pricecast-fuzz-"))
+# A key, as the document's security schemes say: schemathesis also checks that a request without
+# it (or with a wrong one) is refused on every operation that declares them.
+KEY = "fuzz-key-0123456789-abcdefghijklmnopqrstuv"
+AUTH = {"Authorization": f"Bearer {KEY}"}
 SETTINGS = Settings(data_dir=DATA_DIR / "var", embedded_worker=False, rate_limit="off", train_rate_limit="off",
-                    max_upload_bytes=2_000_000)
+                    max_upload_bytes=2_000_000, bootstrap_key=KEY)
 APP = create_app(SETTINGS)
 schema = schemathesis.openapi.from_asgi("/openapi.json", APP)
 
@@ -34,7 +38,7 @@ schema = schemathesis.openapi.from_asgi("/openapi.json", APP)
 def seeded():
     """A ticker with a trained model, so the forecast and model routes go deep."""
     check_schema(SETTINGS)
-    with TestClient(APP) as c:
+    with TestClient(APP, headers=AUTH) as c:
         c.post("/series/IBM", content=data_file("IBM.csv").read_bytes(), headers={"content-type": "text/csv"})
         job = c.post("/series/IBM/train", json={"window": 8, "hidden_size": 4, "epochs": 2}).json()
         run_training(SETTINGS, APP.state.sessionmaker, job_id=job["id"], worker_id="fuzz")
@@ -50,4 +54,4 @@ def test_api_conforms_to_its_schema(case):
     # Every default check runs except positive_data_acceptance: a CSV body is documented as a
     # string, and values such as a 2024-02-30 date or a limit above PRICECAST_*_MAX depend on
     # content or settings that OpenAPI cannot express, so a schema-valid request may rightly get 422.
-    case.call_and_validate(excluded_checks=[positive_data_acceptance])
+    case.call_and_validate(headers=AUTH, excluded_checks=[positive_data_acceptance])
