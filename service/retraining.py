@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service.errors import InvalidInput, PricecastError
+from service.errors import InvalidInput, PricecastError, TooCostly
 from service.registry import is_stale, prices_past
 from service.settings import Settings
 from service.tables import ModelStatus, ModelVersion, Ticker, TrainingJob
@@ -53,6 +53,8 @@ def submit_bulk(session: Session, *, settings: Settings, tickers: list[str] | No
             jobs.append(job)
             if new:
                 created.append(job)
+        except TooCostly:
+            raise  # the request's parameters are too costly: one 422 for the request, nothing queued
         except PricecastError as exc:
             errors.append({"ticker": str(raw), "code": exc.code, "message": exc.message})
     return jobs, errors, created
