@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+import numpy as np
 import torch
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -19,7 +20,7 @@ from models import checkpoints
 from models.errors import ConfigError, TrainingFailed, TrainingStopped
 from models.errors import InsufficientData as ModelInsufficientData
 from models.lstm import LSTMConfig
-from models.train import Cost, EpochInfo, estimate_cost, min_rows, train
+from models.train import Cost, EpochInfo, data_sha256, estimate_cost, min_rows, train
 from service.db import read_only_sessions, utcnow
 from service.errors import Conflict, InsufficientData, InvalidInput, NotFound, QueueFull, TooCostly
 from service.registry import checkpoint_file, checkpoint_name, register_model
@@ -332,7 +333,7 @@ def run_training(settings: Settings, factory: sessionmaker[Session], *, job_id: 
         cancelled = job.cancel_requested
         if not cancelled:
             data = load_price_array(s, ticker_id=ticker_id)
-            revision = job.ticker.revision
+            revision, born = job.ticker.revision, job.ticker.created_at
     if cancelled:  # cancelled while running, then re-queued (its worker died): the cancel stands
         _finish(factory, job_id, attempt, status=JobStatus.CANCELLED, message="cancelled; not run again after re-queueing")
         return JobStatus.CANCELLED
@@ -371,7 +372,7 @@ def run_training(settings: Settings, factory: sessionmaker[Session], *, job_id: 
         checkpoint_file(settings, relative).parent.mkdir(parents=True, exist_ok=True)
         sha = checkpoints.save(checkpoint_file(settings, relative), result)
         status = _register(settings, factory, job_id=job_id, attempt=attempt, result=result, relative=relative,
-                           sha=sha, data=data, revision=revision, started=started)
+                           sha=sha, data=data, revision=revision, started=started, owner=(ticker_id, symbol, born))
         log.info("job %s %s", job_id, status or "lost", extra={**ctx, "event": f"job_{status or 'lost'}"})
         return status
     except TrainingStopped:
@@ -409,9 +410,35 @@ def run_training(settings: Settings, factory: sessionmaker[Session], *, job_id: 
         heartbeat.stopped.set()
 
 
+def trained_data_changed(session: Session, *, ticker: Ticker, owner: tuple[int, str, datetime], revision: int,
+                         result: Any, data: Any) -> str | None:
+    """Why a model may not be registered for this ticker row (None: it may).
+
+    It must be the same row (id, symbol, creation time) whose prices trained it, and those prices
+    must still be its first prices (new ones may have been added after them): same times, same
+    data hash. Ids are never reused (migration 0006), and this check holds even where one was.
+    """
+    ticker_id, symbol, born = owner
+    if (ticker.id, ticker.symbol, ticker.created_at) != (ticker_id, symbol, born):
+        return f"ticker {symbol} (id {ticker_id}) was deleted while the job ran; its row is another series now"
+    if ticker.revision == revision:
+        return None
+    now = load_price_array(session, ticker_id=ticker.id, price_field=result.price_field)
+    n = int(result.n_rows)
+    if now.prices.size < n or not np.array_equal(now.ts[:n], data.ts) or data_sha256(now.prices[:n]) != result.data_sha256:
+        return (f"the prices of {symbol} were replaced or changed while the job trained (the {n} prices it trained on "
+                f"are no longer the series' first {n}, data_sha256 {result.data_sha256[:12]}...)")
+    return None
+
+
 def _register(settings: Settings, factory: sessionmaker[Session], *, job_id: int, attempt: int, result: Any,
-              relative: str, sha: str, data: Any, revision: int, started: float) -> str | None:
-    """Register the saved checkpoint and finish the job in one transaction (file first, then the row)."""
+              relative: str, sha: str, data: Any, revision: int, started: float,
+              owner: tuple[int, str, datetime]) -> str | None:
+    """Register the saved checkpoint and finish the job in one transaction (file first, then the row).
+
+    A model is registered only for the ticker row whose data trained it (trained_data_changed);
+    otherwise the job fails saying why, and the file goes.
+    """
     path = checkpoint_file(settings, relative)
     with factory() as s:
         job = s.get(TrainingJob, job_id)
@@ -419,6 +446,14 @@ def _register(settings: Settings, factory: sessionmaker[Session], *, job_id: int
             path.unlink(missing_ok=True)  # cancelled-and-deleted or re-queued: nothing half-done is registered
             return None
         _lock_ticker(s, job.ticker)
+        why = trained_data_changed(s, ticker=job.ticker, owner=owner, revision=revision, result=result, data=data)
+        if why is not None:
+            log.warning("job %s: not registered: %s", job_id, why)
+            job.status, job.finished_at, job.heartbeat_at = JobStatus.FAILED, utcnow(), utcnow()
+            job.error = f"{why}; nothing registered: train again"
+            s.commit()
+            path.unlink(missing_ok=True)
+            return JobStatus.FAILED
         version = register_model(s, settings=settings, ticker=job.ticker, result=result, checkpoint_path=relative,
                                  checkpoint_sha256=sha, job_id=job_id, data=data, data_revision=revision)
         job.status, job.finished_at, job.heartbeat_at = JobStatus.SUCCEEDED, utcnow(), utcnow()

@@ -259,3 +259,53 @@ def run_training_interrupted(factory, settings, job_id):
     start = time.monotonic()
     return training.run_training(settings, factory, job_id=job_id, worker_id="test:1",
                                  interrupt=lambda: time.monotonic() - start > 0.5)
+
+
+def test_a_model_is_registered_only_for_the_ticker_data_that_trained_it(factory, settings):
+    """Issue 13 row 10: a deleted-and-re-uploaded ticker got the old series' model as its active v1."""
+    from service.series import store_prices
+    from tests.factories import make_upload
+
+    with factory() as s:
+        make_series(s, n=400)
+    job_id = queue_job(factory, settings, epochs=3, patience=3)
+
+    def replace_prices(info):
+        if info.epoch == 1:
+            with factory() as s:
+                store_prices(s, symbol="TEST", upload=make_upload(n=400, seed=7), mode="replace")
+                s.commit()
+
+    assert run_job(factory, settings, job_id, on_epoch=replace_prices) == "failed"
+    with factory() as s:
+        job = s.get(TrainingJob, job_id)
+        assert "were replaced or changed while the job trained" in job.error and job.model_version is None
+        assert s.query(ModelVersion).count() == 0
+    assert not list(settings.checkpoint_dir.glob("*.safetensors"))
+
+    job_id = queue_job(factory, settings, epochs=3, patience=3)  # prices added after the trained ones are fine
+
+    def append_prices(info):
+        if info.epoch == 1:
+            with factory() as s:
+                store_prices(s, symbol="TEST", upload=make_upload(n=5, start=date(2030, 1, 1)))
+                s.commit()
+
+    assert run_job(factory, settings, job_id, on_epoch=append_prices) == "succeeded"
+
+
+def test_ids_are_never_reused_after_a_delete(factory, settings):
+    """Issue 13 row 10: on SQLite the newest ticker's and job's ids went to the next ones created."""
+    from service.series import delete_series
+    from service.tables import Ticker
+
+    with factory() as s:
+        make_series(s, symbol="OLD", n=400)
+    job_id = queue_job(factory, settings, "OLD")
+    with factory() as s:
+        old = s.query(Ticker).filter_by(symbol="OLD").one().id
+        delete_series(s, symbol="OLD")
+        s.commit()
+        make_series(s, symbol="NEW", n=400)
+        assert s.query(Ticker).filter_by(symbol="NEW").one().id > old
+    assert queue_job(factory, settings, "NEW") > job_id
