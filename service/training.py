@@ -129,6 +129,30 @@ def _lock_ticker(session: Session, ticker: Ticker) -> None:
     session.execute(update(Ticker).where(Ticker.id == ticker.id).values(revision=Ticker.revision))
 
 
+def lock_existing_tickers(session: Session, *, symbols: list[str]) -> None:
+    """Lock these tickers' rows in symbol order, the one order every bulk operation takes them in
+    (uploads too: series.lock_tickers).
+
+    Two requests that each lock many tickers one by one, in their own orders, deadlock on
+    Postgres; locked up front in one order, the second waits for the first. (SQLite: the unit of
+    work holds the database's write lock already.)
+    """
+    if symbols and session.get_bind().dialect.name == "postgresql":
+        session.execute(select(Ticker.id).where(Ticker.symbol.in_(sorted(set(symbols)))).order_by(Ticker.symbol)
+                        .with_for_update(key_share=True))
+
+
+QUEUE_LOCK = 0x70726963  # "pric": the advisory lock that serialises "count queued jobs, then add one"
+
+
+def _lock_queue(session: Session) -> None:
+    """Hold the queue cap's lock until this transaction ends, so the count below stays true when
+    the job is added: on Postgres an advisory transaction lock shared by every API process (without
+    it, two processes each counted 9 and both added); SQLite's write lock serialises already."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(func.pg_advisory_xact_lock(QUEUE_LOCK)))
+
+
 def find_open_job(session: Session, *, ticker_id: int) -> TrainingJob | None:
     """The queued or running job of a ticker, if any."""
     return session.scalar(select(TrainingJob).where(TrainingJob.ticker_id == ticker_id,
@@ -153,6 +177,7 @@ def submit_training(session: Session, *, settings: Settings, symbol: str, params
             f"(test 20%, validation 10% of the rest) needs at least {needed}",
             details={"ticker": symbol, "needed": needed, "available": rows, "window": config.window})
     check_cost(settings, symbol=symbol, rows=rows, config=config)
+    _lock_queue(session)  # after the ticker's lock, never before: one order for both
     queued = session.scalar(select(func.count()).where(TrainingJob.status == JobStatus.QUEUED)) or 0
     if queued >= settings.max_queued_jobs:
         raise QueueFull(f"{queued} jobs are queued (PRICECAST_MAX_QUEUED_JOBS={settings.max_queued_jobs}); "
