@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from alembic import context
+from sqlalchemy import Connection
 
 import service.tables  # noqa: F401  (registers every table on Base.metadata)
 from service.db import Base, make_engine
@@ -43,11 +47,30 @@ def run_migrations_online() -> None:
     engine = make_engine(url)
     try:
         with engine.connect() as conn:
-            context.configure(connection=conn, **_configure_kwargs(url))
-            with context.begin_transaction():
-                context.run_migrations()
+            with _sqlite_foreign_keys_off(conn):
+                context.configure(connection=conn, **_configure_kwargs(url))
+                with context.begin_transaction():
+                    context.run_migrations()
     finally:
         engine.dispose()
+
+
+@contextmanager
+def _sqlite_foreign_keys_off(conn: Connection) -> Iterator[None]:
+    """On SQLite, foreign keys off while migrating: rebuilding a table drops the old one, and with
+    them on that drop deletes (cascades to) every row that references it. Checked after."""
+    if conn.dialect.name != "sqlite":
+        yield
+        return
+    raw = conn.connection.dbapi_connection  # the driver's own: a PRAGMA inside a transaction is ignored
+    raw.execute("PRAGMA foreign_keys=OFF")
+    try:
+        yield
+        broken = raw.execute("PRAGMA foreign_key_check").fetchall()
+        if broken:
+            raise RuntimeError(f"migration left rows whose references are missing: {broken[:5]}")
+    finally:
+        raw.execute("PRAGMA foreign_keys=ON")
 
 
 if context.is_offline_mode():

@@ -27,6 +27,12 @@ class InvalidInput(PricecastError):
     code = "invalid_input"
 
 
+class TooCostly(InvalidInput):
+    """Training parameters whose estimated memory or epoch time exceed the configured limits.
+
+    Raised for the whole request (even a bulk one): the parameters are the client's to change."""
+
+
 class InsufficientData(PricecastError):
     status_code = 422
     code = "insufficient_data"

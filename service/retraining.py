@@ -5,12 +5,12 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service.errors import InvalidInput, PricecastError
+from service.errors import InvalidInput, PricecastError, TooCostly
 from service.registry import is_stale, prices_past
 from service.settings import Settings
 from service.tables import ModelStatus, ModelVersion, Ticker, TrainingJob
 from service.tickers import normalise_ticker
-from service.training import Origin, submit_training
+from service.training import Origin, lock_existing_tickers, submit_training
 
 
 def points_behind(session: Session, *, symbols: list[str] | None = None) -> dict[str, int]:
@@ -45,6 +45,13 @@ def submit_bulk(session: Session, *, settings: Settings, tickers: list[str] | No
         raise InvalidInput(f"tickers: {len(tickers)} given, at most PRICECAST_MAX_BULK_TICKERS="
                            f"{settings.max_bulk_tickers} per request", details={"field": "tickers"})
     jobs, errors, created = [], [], []
+    known = []
+    for raw in dict.fromkeys(tickers):
+        try:
+            known.append(normalise_ticker(raw))
+        except PricecastError:
+            pass  # reported below, in the request's order
+    lock_existing_tickers(session, symbols=known)
     for raw in dict.fromkeys(tickers):
         try:
             symbol = normalise_ticker(raw)
@@ -53,6 +60,8 @@ def submit_bulk(session: Session, *, settings: Settings, tickers: list[str] | No
             jobs.append(job)
             if new:
                 created.append(job)
+        except TooCostly:
+            raise  # the request's parameters are too costly: one 422 for the request, nothing queued
         except PricecastError as exc:
             errors.append({"ticker": str(raw), "code": exc.code, "message": exc.message})
     return jobs, errors, created

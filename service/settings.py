@@ -59,7 +59,12 @@ class Settings(BaseSettings):
     job_reap_interval: float = Field(10.0, gt=0)
     job_max_attempts: int = Field(3, ge=1, le=100)
     job_redeliver_after: float = Field(900.0, gt=0)  # re-send queued jobs the broker may have lost
-    job_timeout: float = Field(3600.0, gt=0)
+    job_timeout: float = Field(3600.0, gt=0)  # checked between batches, as cancel is
+    # Training cost, estimated before a job is queued (models.train.estimate_cost): refused above these
+    max_train_memory: int = Field(4 * 1024**3, ge=64 * 1024**2)  # bytes one training run may take
+    max_epoch_seconds: float = Field(600.0, gt=0)  # estimated seconds of one epoch
+    # SIGTERM: a running job gets this long to stop at its next batch and be re-queued, then is killed
+    shutdown_timeout: float = Field(10.0, gt=0, le=300)
     max_queued_jobs: int = Field(1000, ge=1)
     max_bulk_tickers: int = Field(1000, ge=1)
     jobs_page_max: int = Field(500, ge=1)

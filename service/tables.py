@@ -11,6 +11,12 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from service.db import Base, UTCDateTime, utcnow
 
 
+# Tables whose integer ids are never handed out twice, on SQLite too (AUTOINCREMENT; Postgres
+# sequences never go back): a deleted ticker's id, or a job's, must not name a new one, or a job
+# or a model of the old series would attach to the new (issue 13, row 10).
+NEVER_REUSED = ("ticker", "training_job", "model_version", "forecast_record", "api_key")
+
+
 class Ticker(Base):
     """A price series' owner. `revision` changes whenever any of its prices change.
 
@@ -19,6 +25,7 @@ class Ticker(Base):
     """
 
     __tablename__ = "ticker"
+    __table_args__ = {"sqlite_autoincrement": True}  # ids are never reused (see NEVER_REUSED)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     symbol: Mapped[str] = mapped_column(String(32), unique=True)
@@ -86,6 +93,7 @@ class TrainingJob(Base):
     """One training request. This row, not the queue, is the source of truth for its state."""
 
     __tablename__ = "training_job"
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     ticker_id: Mapped[int] = mapped_column(ForeignKey("ticker.id", ondelete="CASCADE"), index=True)
@@ -113,7 +121,7 @@ class ModelVersion(Base):
     """A trained model of one ticker: where its checkpoint is, its hash, config and metrics."""
 
     __tablename__ = "model_version"
-    __table_args__ = (UniqueConstraint("ticker_id", "version"),)
+    __table_args__ = (UniqueConstraint("ticker_id", "version"), {"sqlite_autoincrement": True})
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     ticker_id: Mapped[int] = mapped_column(ForeignKey("ticker.id", ondelete="CASCADE"), index=True)
@@ -160,7 +168,7 @@ class ForecastRecord(Base):
     """A served forecast, kept to measure live accuracy once the next price arrives."""
 
     __tablename__ = "forecast_record"
-    __table_args__ = (UniqueConstraint("ticker_id", "version", "as_of_ts"),)
+    __table_args__ = (UniqueConstraint("ticker_id", "version", "as_of_ts"), {"sqlite_autoincrement": True})
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     ticker_id: Mapped[int] = mapped_column(ForeignKey("ticker.id", ondelete="CASCADE"), index=True)
@@ -181,6 +189,7 @@ class ApiKey(Base):
     """An API key: only its SHA-256 digest is stored; the secret is shown once at creation."""
 
     __tablename__ = "api_key"
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(100))

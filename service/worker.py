@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import multiprocessing
 import os
 import secrets
+import signal
 import socket
 import threading
+import time
+from collections.abc import Callable
 
 from huey.consumer import Consumer
 
 from service.logs import configure_logging
 from service.settings import Settings
 from service.usecases.runtime import Runtime, build_runtime
-from service.usecases.training import reap, run_job
+from service.usecases.training import reap, requeue_interrupted, run_job
 
 log = logging.getLogger("pricecast.worker")
 _runtimes: dict[tuple[int, str], Runtime] = {}
@@ -36,22 +40,96 @@ def worker_id() -> str:
     return f"{socket.gethostname()}-{_TOKEN}:{os.getpid()}"
 
 
-def execute_here(settings: Settings, job_id: int) -> str | None:
-    """Run a job in this process (standalone worker processes)."""
-    return run_job(process_runtime(settings), job_id=job_id, worker_id=worker_id())
+def execute_here(settings: Settings, job_id: int, interrupt: Callable[[], bool] | None = None) -> str | None:
+    """Run a job in this process (standalone worker processes, the embedded consumer's thread mode)."""
+    return run_job(process_runtime(settings), job_id=job_id, worker_id=worker_id(), interrupt=interrupt)
 
 
-def _child(settings: Settings, job_id: int) -> None:
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+WATCHDOG_SECONDS = 0.5
+_interrupted = threading.Event()  # in a training child: SIGTERM came, or the server died
+
+
+def _alive(pid: int) -> bool:
+    """Whether pid runs (a zombie, killed but not yet reaped by its parent, does not)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0] not in (b"Z", b"X")
+    except FileNotFoundError:
+        return False
+    except OSError:  # no /proc: ask the kernel (a zombie then counts as alive)
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+
+
+def _die_with_parent(settings: Settings, server_pid: int) -> None:
+    """In a training child: stop when the server stops or dies, however it dies.
+
+    SIGTERM (from the server's shutdown, or from the kernel when the parent dies: Linux'
+    parent-death signal) asks the job to stop at its next batch and go back to the queue. A
+    watchdog thread covers what the signal cannot (non-Linux, a parent that died before prctl):
+    every 0.5 s it checks that the parent and the server still run. Whatever the job is doing,
+    the child exits PRICECAST_SHUTDOWN_TIMEOUT seconds after it was asked to stop.
+    """
+    signal.signal(signal.SIGTERM, lambda *_: _interrupted.set())
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    except (OSError, AttributeError):  # not Linux: the watchdog alone
+        pass
+    parent = os.getppid()
+
+    def watch() -> None:
+        while not _interrupted.wait(WATCHDOG_SECONDS):
+            if os.getppid() != parent or not _alive(server_pid):
+                log.warning("training process %s: the server (pid %s) is gone; stopping", os.getpid(), server_pid)
+                _interrupted.set()
+        time.sleep(settings.shutdown_timeout)
+        log.error("training process %s did not stop within PRICECAST_SHUTDOWN_TIMEOUT=%gs; exiting",
+                  os.getpid(), settings.shutdown_timeout)
+        os._exit(3)
+
+    threading.Thread(target=watch, name="pricecast-watchdog", daemon=True).start()
+    if os.getppid() != parent:  # the parent died before the parent-death signal was set
+        _interrupted.set()
+
+
+def _child(settings: Settings, job_id: int, server_pid: int) -> None:
+    _die_with_parent(settings, server_pid)
     configure_logging(settings)
-    execute_here(settings, job_id)
+    execute_here(settings, job_id, interrupt=_interrupted.is_set)
 
 
-def execute_in_child(settings: Settings, job_id: int) -> None:
-    """Run a job in a fresh child process (the embedded consumer), so training never holds the API's GIL."""
+def execute_in_child(settings: Settings, job_id: int, *, stopping: threading.Event | None = None,
+                     started: Callable[[multiprocessing.process.BaseProcess | None], None] | None = None) -> None:
+    """Run a job in a fresh child process (the embedded consumer), so training never holds the API's GIL.
+
+    `stopping` set (the server shuts down): the child got SIGTERM and re-queues its job at the next
+    batch; one that is still alive PRICECAST_SHUTDOWN_TIMEOUT seconds later is killed, and the job
+    re-queued from here.
+    """
     ctx = multiprocessing.get_context("forkserver")
-    child = ctx.Process(target=_child, args=(settings, job_id), name=f"pricecast-job-{job_id}", daemon=True)
+    child = ctx.Process(target=_child, args=(settings, job_id, os.getpid()), name=f"pricecast-job-{job_id}",
+                        daemon=True)
     child.start()
-    child.join()
+    if started is not None:
+        started(child)
+    try:
+        while child.is_alive():
+            child.join(WATCHDOG_SECONDS)
+            if stopping is not None and stopping.is_set():
+                child.join(settings.shutdown_timeout + 1.0)
+                if child.is_alive():
+                    log.error("job %s: training process %s ignored the shutdown; killing it", job_id, child.pid)
+                    child.kill()
+                    child.join()
+                    requeue_interrupted(process_runtime(settings), job_id=job_id, worker_suffix=f":{child.pid}")
+                break
+    finally:
+        if started is not None:
+            started(None)
     if child.exitcode != 0:
         log.error("job %s: training process exited with code %s; the reaper will re-queue it", job_id, child.exitcode)
 
@@ -92,14 +170,21 @@ class QuietConsumer(Consumer):
 
 
 class EmbeddedWorker:
-    """The consumer inside `pricecast serve`: one thread that runs each job in a child process."""
+    """The consumer inside `pricecast serve`: one thread that runs each job in a child process.
+
+    stop() (SIGTERM, Ctrl-C) asks the running job to stop at its next batch; it goes back to the
+    queue, and stop() returns within PRICECAST_SHUTDOWN_TIMEOUT plus about a second.
+    """
 
     def __init__(self, runtime: Runtime) -> None:
         settings = runtime.settings
+        self.stopping = threading.Event()
+        self.child: multiprocessing.process.BaseProcess | None = None
         if settings.embedded_training == "thread":
-            runtime.queue.execute = lambda job_id: execute_here(settings, job_id)
+            runtime.queue.execute = lambda job_id: execute_here(settings, job_id, interrupt=self.stopping.is_set)
         else:
-            runtime.queue.execute = lambda job_id: execute_in_child(settings, job_id)
+            runtime.queue.execute = lambda job_id: execute_in_child(settings, job_id, stopping=self.stopping,
+                                                                    started=self._track)
         self.consumer = QuietConsumer(runtime.queue.huey, workers=1, worker_type="thread", periodic=False,
                                       initial_delay=0.01, max_delay=0.5, backoff=1.15, check_worker_health=True,
                                       health_check_interval=5)
@@ -113,8 +198,24 @@ class EmbeddedWorker:
         self.consumer.start()
         self.reaper.start()
 
+    def _track(self, child: multiprocessing.process.BaseProcess | None) -> None:
+        self.child = child
+        if child is not None and self.stopping.is_set():
+            self._signal(child)
+
+    @staticmethod
+    def _signal(child: multiprocessing.process.BaseProcess) -> None:
+        try:
+            os.kill(child.pid, signal.SIGTERM)
+        except (ProcessLookupError, TypeError):
+            pass
+
     def stop(self) -> None:
         self.reaper.stopped.set()
+        self.stopping.set()
+        child = self.child
+        if child is not None:
+            self._signal(child)
         self.consumer.stop(graceful=True)
 
 

@@ -30,6 +30,7 @@ from service.training import (
     parse_params,
     reap_stale_jobs,
     run_training,
+    requeue_interrupted as _requeue_interrupted,
     submit_training,
 )
 from service.usecases.runtime import Runtime
@@ -106,10 +107,19 @@ def request_training(rt: Runtime, *, tickers: list[str] | None = None, all_: boo
     return out
 
 
-def run_job(rt: Runtime, *, job_id: int, worker_id: str,
-            on_epoch: Callable[[EpochInfo], None] | None = None) -> str | None:
-    """Claim a queued job and train it in this process; return its final status (None: not ours)."""
-    return run_training(rt.settings, rt.sessions, job_id=job_id, worker_id=worker_id, on_epoch=on_epoch)
+def run_job(rt: Runtime, *, job_id: int, worker_id: str, on_epoch: Callable[[EpochInfo], None] | None = None,
+            interrupt: Callable[[], bool] | None = None) -> str | None:
+    """Claim a queued job and train it in this process; return its final status (None: not ours).
+
+    interrupt() true (this process is shutting down): the job stops at its next batch and is re-queued.
+    """
+    return run_training(rt.settings, rt.sessions, job_id=job_id, worker_id=worker_id, on_epoch=on_epoch,
+                        interrupt=interrupt)
+
+
+def requeue_interrupted(rt: Runtime, *, job_id: int, worker_suffix: str) -> bool:
+    """A training process was killed during shutdown: put its job back in the queue (the next reaper pass sends it)."""
+    return _requeue_interrupted(rt.sessions, job_id, worker_suffix=worker_suffix)
 
 
 def reap(rt: Runtime) -> list[int]:
@@ -125,7 +135,7 @@ def reap(rt: Runtime) -> list[int]:
 
 
 def cancel(rt: Runtime, *, job_id: int) -> JobRead:
-    """Cancel a queued job now, or ask a running one to stop at its next epoch."""
+    """Cancel a queued job now, or ask a running one to stop at its next batch."""
     with rt.unit_of_work() as session:
         return JobRead.model_validate(cancel_job(session, job_id=job_id))
 

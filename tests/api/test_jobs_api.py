@@ -46,6 +46,21 @@ def test_train_errors(api):
     assert_error(api.post("/series/IBM/train", json={"colour": "red"}), 422, "invalid_input")
 
 
+def test_too_costly_training_is_a_422_before_anything_is_queued(settings):
+    """Issue 13 row 5, through HTTP: a single request and a bulk one are refused whole, naming the limit."""
+    s = settings.model_copy(update={"embedded_worker": False, "max_train_memory": 512 * 1024**2})
+    huge = {"window": 512, "hidden_size": 512, "layers": 4, "batch_size": 8192}
+    with TestClient(create_app(s), raise_server_exceptions=False) as api:
+        api.post("/series/IBM", content=data_file("IBM.csv").read_bytes(), headers={"content-type": "text/csv"})
+        err = assert_error(api.post("/series/IBM/train", json=huge), 422, "invalid_input")
+        assert "PRICECAST_MAX_TRAIN_MEMORY=512 MiB" in err["message"]
+        assert err["message"].startswith(err["details"]["field"] + "=512: training IBM")
+        err = assert_error(api.post("/train", json={"tickers": ["NOPE", "IBM"], "params": huge}), 422, "invalid_input")
+        assert "IBM" in err["message"] and err["details"]["limit_bytes"] == 512 * 1024**2
+        assert api.get("/jobs").json()["jobs"] == [] and api.app.state.queue.pending() == 0
+        assert api.post("/series/IBM/train", json=TINY).status_code == 202
+
+
 def test_jobs_listing_cancel_and_models(api):
     job = api.post("/series/IBM/train", json=TINY).json()
     assert api.post(f"/jobs/{job['id']}/cancel").json()["status"] == "cancelled"

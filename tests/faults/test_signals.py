@@ -122,3 +122,83 @@ def test_sigterm_to_a_worker_mid_job_requeues_it_and_another_worker_finishes_it(
         for w in workers:
             w.stop()
     assert not any(os.path.exists(f"/proc/{w.proc.pid}") and w.proc.poll() is None for w in workers)
+
+
+LONG = {"window": 64, "hidden_size": 64, "batch_size": 8, "epochs": 500, "patience": 500}  # minutes of training
+
+
+def _job_row(db: Path, job_id: int) -> dict:
+    engine = create_engine(f"sqlite:///{db}")
+    with engine.connect() as conn:
+        row = conn.execute(text("SELECT status, attempts, worker_id, message FROM training_job WHERE id = :id"),
+                           {"id": job_id}).mappings().one()
+    engine.dispose()
+    return dict(row)
+
+
+def _gone(pid: int, timeout: float) -> float | None:
+    """Seconds until pid is gone (or a zombie), None if it still runs after timeout."""
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except FileNotFoundError:
+            return time.monotonic() - start
+        if state in ("Z", "X"):
+            return time.monotonic() - start
+        time.sleep(0.05)
+    return None
+
+
+def test_kill_9_of_the_server_takes_its_training_child_with_it(tmp_path):
+    """Issue 13 row 7: the child lived on as an orphan, heart-beating, the job `running` forever."""
+    server = ServerProcess(tmp_path / "server.log", data_dir=str(tmp_path / "var"))
+    try:
+        server.wait_ready()
+        with httpx.Client(base_url=server.url, timeout=30) as client:
+            upload(client, "SPX", "SPX.csv")
+            job = train(client, "SPX", **LONG)
+            running = wait_for(client, job["id"], lambda j: j["status"] == "running" and j["worker_id"], timeout=60)[-1]
+        child = int(running["worker_id"].rsplit(":", 1)[1])
+        assert _gone(child, 0.5) is None  # it trains
+        server.proc.kill()
+        server.proc.wait(10)
+        died_after = _gone(child, 15)
+        print(f"\ntraining child gone {died_after}s after kill -9 of the server")
+        assert died_after is not None, f"training child {child} outlived its server"
+    finally:
+        server.stop()
+    row = _job_row(tmp_path / "var" / "pricecast.db", job["id"])
+    assert row["status"] == "queued" and row["attempts"] == 0 and "shut down" in row["message"], row
+
+
+def test_sigterm_during_a_long_job_exits_in_bounded_time_and_the_job_runs_again_after_restart(tmp_path):
+    """Issue 13 row 8: still "shutting down gracefully" 3 minutes later. Now: stop at the next batch,
+    re-queue, exit within PRICECAST_SHUTDOWN_TIMEOUT (+ uvicorn's wait for open requests, none here)."""
+    settings = {"data_dir": str(tmp_path / "var"), "job_reap_interval": "0.5", "shutdown_timeout": "5"}
+    server = ServerProcess(tmp_path / "server.log", **settings)
+    try:
+        server.wait_ready()
+        with httpx.Client(base_url=server.url, timeout=30) as client:
+            upload(client, "SPX", "SPX.csv")
+            job = train(client, "SPX", **LONG)
+            running = wait_for(client, job["id"], lambda j: j["progress"].get("epoch", 0) >= 1, timeout=120)[-1]
+        child = int(running["worker_id"].rsplit(":", 1)[1])
+        sent_at = time.monotonic()
+        server.proc.send_signal(signal.SIGTERM)
+        code = server.proc.wait(60)
+        exited_after = time.monotonic() - sent_at
+        print(f"\nserver exited {exited_after:.2f}s after SIGTERM mid-job (code {code})")
+        assert exited_after < 5 + 5, server.log()[-3000:]
+        assert code in (0, -signal.SIGTERM) and "Traceback" not in server.log(), server.log()[-3000:]
+        assert _gone(child, 2) is not None
+    finally:
+        server.stop()
+    row = _job_row(tmp_path / "var" / "pricecast.db", job["id"])
+    assert row["status"] == "queued" and row["attempts"] == 0 and "shut down" in row["message"], row
+    with ServerProcess(tmp_path / "server2.log", **settings) as again, \
+            httpx.Client(base_url=again.url, timeout=30) as client:
+        rerun = wait_for(client, job["id"], lambda j: j["status"] == "running", timeout=60)[-1]
+        assert rerun["attempts"] == 1 and rerun["worker_id"] != running["worker_id"]
+        assert client.post(f"/jobs/{job['id']}/cancel").status_code == 202
+        assert wait_for(client, job["id"], finished, timeout=30)[-1]["status"] == "cancelled"

@@ -78,6 +78,65 @@ def test_market_time_migration_keeps_every_daily_row_and_converts_back(settings)
             raise AssertionError("the downgrade should refuse while intraday series exist")
         except RuntimeError as exc:
             assert "intraday series exist (SPX)" in str(exc)
-        assert migrate.current_revision(engine) == migrate.head_revision(settings)
+        # Postgres undoes the whole downgrade; SQLite (no transactional DDL for Alembic) stops at the
+        # refusing step, every row still there
+        sqlite = settings.db_url.startswith("sqlite")
+        assert migrate.current_revision(engine) == ("0005_market_time" if sqlite else migrate.head_revision(settings))
+    finally:
+        engine.dispose()
+
+
+def test_ids_never_reused_migration_keeps_every_row_and_no_id_comes_back(settings):
+    """Issue 13 row 10: on SQLite a deleted ticker's (and job's) id went to the next one created.
+
+    From 0005 with data: the upgrade rebuilds five tables on SQLite and must cascade to nothing;
+    afterwards, deleting the newest ticker and adding another gives a new id, on both databases.
+    """
+    from sqlalchemy import text
+
+    from service.tables import NEVER_REUSED
+
+    engine = make_engine(settings.db_url)
+    try:
+        migrate.downgrade(settings, "0005_market_time")
+        with engine.begin() as conn:
+            conn.execute(text("INSERT INTO ticker (id, symbol, revision, created_at, updated_at) VALUES "
+                              "(1, 'A', 1, '2026-01-01 00:00:00', '2026-01-01 00:00:00'), "
+                              "(2, 'B', 1, '2026-01-01 00:00:00', '2026-01-01 00:00:00')"))
+            conn.execute(text("INSERT INTO price_point (ticker_id, ts, close) VALUES (1, 0, 1.0), (2, 86400, 2.0)"))
+            conn.execute(text("INSERT INTO model_version (id, ticker_id, version, status, checkpoint_path, "
+                              "checkpoint_sha256, config, price_field, n_rows, data_revision, metrics, backtest, seed, "
+                              "trained_at) VALUES (1, 2, 1, 'active', 'c', 's', '{}', 'close', 1, 1, '{}', '[]', 0, "
+                              "'2026-01-01 00:00:00')"))
+            conn.execute(text("INSERT INTO training_job (id, ticker_id, status, params, progress, history, attempts, "
+                              "priority, cancel_requested, created_at, model_version_id) VALUES (1, 2, 'succeeded', "
+                              "'{}', '{}', '[]', 1, 0, false, '2026-01-01 00:00:00', 1)"))
+            conn.execute(text("INSERT INTO forecast_record (id, ticker_id, version, price_field, as_of_ts, last_price, "
+                              "predicted_price, prob_up, intervals, served_at) VALUES (1, 2, 1, 'close', 86400, 2.0, "
+                              "2.0, 0.5, '[]', '2026-01-01 00:00:00')"))
+            conn.execute(text("INSERT INTO api_key (id, name, prefix, digest, read_only, created_at) VALUES "
+                              "(1, 'k', 'pc_x', 'd', false, '2026-01-01 00:00:00')"))
+            if not settings.db_url.startswith("sqlite"):  # rows given ids by hand leave a sequence behind
+                for t in NEVER_REUSED:
+                    conn.execute(text(f"SELECT setval(pg_get_serial_sequence('{t}', 'id'), (SELECT max(id) FROM {t}))"))
+        migrate.upgrade(settings)
+        counts = {t: 1 for t in NEVER_REUSED} | {"ticker": 2, "price_point": 2}
+        with engine.connect() as conn:
+            assert {t: conn.execute(text(f"SELECT count(*) FROM {t}")).scalar_one() for t in counts} == counts
+            assert conn.execute(text("SELECT model_version_id FROM training_job")).scalar_one() == 1
+            if settings.db_url.startswith("sqlite"):
+                sql = dict(conn.execute(text("SELECT name, sql FROM sqlite_master WHERE type = 'table'")).all())
+                assert all("AUTOINCREMENT" in sql[t] for t in NEVER_REUSED), sql
+        with engine.begin() as conn:  # the newest ticker and its job go; the next ones get new ids
+            conn.execute(text("DELETE FROM ticker WHERE id = 2"))
+            assert conn.execute(text("SELECT count(*) FROM training_job")).scalar_one() == 0  # cascaded again
+            conn.execute(text("INSERT INTO ticker (symbol, revision, calendar, frequency, created_at, updated_at) "
+                              "VALUES ('C', 0, 'XNYS', '1d', '2026-01-02 00:00:00', '2026-01-02 00:00:00')"))
+            assert conn.execute(text("SELECT id FROM ticker WHERE symbol = 'C'")).scalar_one() == 3
+        migrate.downgrade(settings, "0005_market_time")
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM price_point")).scalar_one() == 1
+            assert sorted(conn.execute(text("SELECT symbol FROM ticker")).scalars()) == ["A", "C"]
+        migrate.upgrade(settings)
     finally:
         engine.dispose()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -141,3 +141,171 @@ def test_reaper_sends_long_queued_jobs_again(factory, settings):
         s.commit()
         assert training.reap_stale_jobs(s, settings=quick) == []  # not again until the next period
     assert run_job(factory, settings, job_id) == "succeeded"
+
+
+def test_too_costly_parameters_are_refused_before_queueing_naming_the_parameter_and_the_limit(session, settings):
+    """Issue 13 row 5: window 512, hidden 512, 4 layers, batch 8192 was queued and tried to take 84 GB."""
+    make_series(session, n=5031)
+    huge = {"window": 512, "hidden_size": 512, "layers": 4, "batch_size": 8192}
+    with pytest.raises(InvalidInput) as info:
+        training.submit_training(session, settings=settings, symbol="TEST", params=huge)
+    field = info.value.details["field"]
+    assert "PRICECAST_MAX_TRAIN_MEMORY" in info.value.message and info.value.message.startswith(f"{field}=512:")
+    assert info.value.details["estimate_bytes"] > settings.max_train_memory
+    # with room for the memory, one epoch at batch 8 would take far longer than the epoch limit
+    roomy = settings.model_copy(update={"max_train_memory": 1024**4})
+    with pytest.raises(InvalidInput) as info:
+        training.submit_training(session, settings=roomy, symbol="TEST", params={**huge, "batch_size": 8})
+    assert "PRICECAST_MAX_EPOCH_SECONDS" in info.value.message and info.value.details["field"] in training.COST_FIELDS
+    assert session.query(TrainingJob).count() == 0
+    tight = settings.model_copy(update={"max_train_memory": 64 * 1024**2})
+    with pytest.raises(InvalidInput, match="PRICECAST_MAX_TRAIN_MEMORY=64 MiB"):
+        training.submit_training(session, settings=tight, symbol="TEST", params={"window": 256, "hidden_size": 256})
+    job, created = training.submit_training(session, settings=settings, symbol="TEST", params=TINY)
+    assert created
+
+
+def _run_in_thread(factory, settings, job_id):
+    import threading
+
+    out: list = []
+    thread = threading.Thread(target=lambda: out.append(run_job(factory, settings, job_id)), daemon=True)
+    thread.start()
+    return thread, out
+
+
+def _wait_running(factory, job_id, timeout=60.0):
+    import time
+
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        with factory() as s:
+            if s.get(TrainingJob, job_id).status == "running":
+                return
+        time.sleep(0.05)
+    raise AssertionError(f"job {job_id} never ran")
+
+
+SLOW = {"window": 64, "hidden_size": 64, "batch_size": 8, "epochs": 50, "patience": 50}  # an epoch takes seconds
+
+
+def test_cancel_and_timeout_stop_a_job_between_batches_not_at_the_end_of_an_epoch(factory, settings):
+    """Issue 13 row 6: both were read only after an epoch; an epoch can take minutes."""
+    import time
+
+    with factory() as s:
+        make_series(s, n=16000, start=date(1960, 1, 1))
+    job_id = queue_job(factory, settings, **SLOW)
+    thread, out = _run_in_thread(factory, settings, job_id)
+    _wait_running(factory, job_id)
+    with factory() as s:
+        training.cancel_job(s, job_id=job_id)
+        s.commit()
+    asked = time.monotonic()
+    thread.join(60)
+    assert out == ["cancelled"]
+    with factory() as s:
+        job = s.get(TrainingJob, job_id)
+        assert job.status == "cancelled" and job.progress["epoch"] == 0, job.progress  # inside the first epoch
+    assert time.monotonic() - asked < 15
+
+    quick = settings.model_copy(update={"job_timeout": 0.3})
+    job_id = queue_job(factory, quick, **SLOW)
+    assert run_job(factory, quick, job_id) == "failed"
+    with factory() as s:
+        job = s.get(TrainingJob, job_id)
+        assert "PRICECAST_JOB_TIMEOUT" in job.error and job.progress["epoch"] == 0, job.progress
+
+
+def test_a_cancel_survives_requeueing(factory, settings):
+    """Issue 13 row 9: a cancelled running job whose worker died was re-queued and trained again."""
+    with factory() as s:
+        make_series(s, n=400)
+    job_id = queue_job(factory, settings)
+    stale = utcnow() - timedelta(seconds=600)
+    with factory() as s:  # running on a worker that died after the cancel was asked for
+        s.execute(update(TrainingJob).where(TrainingJob.id == job_id).values(
+            status="running", attempts=1, worker_id="gone:1", heartbeat_at=stale, cancel_requested=True))
+        s.commit()
+        assert training.reap_stale_jobs(s, settings=settings) == []
+        s.commit()
+        job = s.get(TrainingJob, job_id)
+        assert job.status == "cancelled" and "cancelled while running" in job.message
+    # a job re-queued with its cancel flag (by an older reaper, or a shutdown) ends cancelled when claimed
+    job_id = queue_job(factory, settings)
+    with factory() as s:
+        s.execute(update(TrainingJob).where(TrainingJob.id == job_id).values(cancel_requested=True))
+        s.commit()
+    assert run_job(factory, settings, job_id) == "cancelled"
+    with factory() as s:
+        assert s.get(TrainingJob, job_id).model_version is None and s.query(ModelVersion).count() == 0
+
+
+def test_an_interrupted_job_goes_back_to_the_queue_without_spending_an_attempt(factory, settings):
+    """Issue 13 row 8: a shutting-down server stops its job at the next batch and re-queues it."""
+    with factory() as s:
+        make_series(s, n=4000)
+    job_id = queue_job(factory, settings, **SLOW)
+    assert run_training_interrupted(factory, settings, job_id) is None
+    with factory() as s:
+        job = s.get(TrainingJob, job_id)
+        assert (job.status, job.attempts, job.worker_id) == ("queued", 0, None) and "shut down" in job.message
+        assert training.reap_stale_jobs(s, settings=settings) == [job_id]  # the next reaper pass sends it again
+
+
+def run_training_interrupted(factory, settings, job_id):
+    import time
+
+    start = time.monotonic()
+    return training.run_training(settings, factory, job_id=job_id, worker_id="test:1",
+                                 interrupt=lambda: time.monotonic() - start > 0.5)
+
+
+def test_a_model_is_registered_only_for_the_ticker_data_that_trained_it(factory, settings):
+    """Issue 13 row 10: a deleted-and-re-uploaded ticker got the old series' model as its active v1."""
+    from service.series import store_prices
+    from tests.factories import make_upload
+
+    with factory() as s:
+        make_series(s, n=400)
+    job_id = queue_job(factory, settings, epochs=3, patience=3)
+
+    def replace_prices(info):
+        if info.epoch == 1:
+            with factory() as s:
+                store_prices(s, symbol="TEST", upload=make_upload(n=400, seed=7), mode="replace")
+                s.commit()
+
+    assert run_job(factory, settings, job_id, on_epoch=replace_prices) == "failed"
+    with factory() as s:
+        job = s.get(TrainingJob, job_id)
+        assert "were replaced or changed while the job trained" in job.error and job.model_version is None
+        assert s.query(ModelVersion).count() == 0
+    assert not list(settings.checkpoint_dir.glob("*.safetensors"))
+
+    job_id = queue_job(factory, settings, epochs=3, patience=3)  # prices added after the trained ones are fine
+
+    def append_prices(info):
+        if info.epoch == 1:
+            with factory() as s:
+                store_prices(s, symbol="TEST", upload=make_upload(n=5, start=date(2030, 1, 1)))
+                s.commit()
+
+    assert run_job(factory, settings, job_id, on_epoch=append_prices) == "succeeded"
+
+
+def test_ids_are_never_reused_after_a_delete(factory, settings):
+    """Issue 13 row 10: on SQLite the newest ticker's and job's ids went to the next ones created."""
+    from service.series import delete_series
+    from service.tables import Ticker
+
+    with factory() as s:
+        make_series(s, symbol="OLD", n=400)
+    job_id = queue_job(factory, settings, "OLD")
+    with factory() as s:
+        old = s.query(Ticker).filter_by(symbol="OLD").one().id
+        delete_series(s, symbol="OLD")
+        s.commit()
+        make_series(s, symbol="NEW", n=400)
+        assert s.query(Ticker).filter_by(symbol="NEW").one().id > old
+    assert queue_job(factory, settings, "NEW") > job_id
