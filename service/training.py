@@ -14,14 +14,13 @@ import torch
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from models import checkpoints
 from models.errors import ConfigError, TrainingFailed, TrainingStopped
 from models.errors import InsufficientData as ModelInsufficientData
 from models.lstm import LSTMConfig
 from models.train import EpochInfo, min_rows, train
 from service.db import utcnow
 from service.errors import Conflict, InsufficientData, InvalidInput, NotFound, QueueFull
-from service.registry import checkpoint_file, checkpoint_name, register_model
+from service.registry import StoredCheckpoint, discard_checkpoint, register_model, save_checkpoint
 from service.series import get_ticker, load_price_array
 from service.settings import Settings
 from service.tables import OPEN_JOB_STATUSES, JobStatus, PricePoint, Ticker, TrainingJob
@@ -242,11 +241,9 @@ def run_training(settings: Settings, factory: sessionmaker[Session], *, job_id: 
         config, seed = parse_params(params)
         result = train(data.prices, config, seed=seed, dates=data.dates, price_field=data.price_field,
                        on_epoch=epoch_done, slots=data.slots, n_slots=data.n_slots)
-        relative = checkpoint_name(ticker_id=ticker_id, job_id=job_id, attempt=attempt)
-        checkpoint_file(settings, relative).parent.mkdir(parents=True, exist_ok=True)
-        sha = checkpoints.save(checkpoint_file(settings, relative), result)
-        status = _register(settings, factory, job_id=job_id, attempt=attempt, result=result, relative=relative,
-                           sha=sha, data=data, revision=revision, started=started)
+        stored = save_checkpoint(settings, result, ticker_id=ticker_id, job_id=job_id, attempt=attempt)
+        status = _register(settings, factory, job_id=job_id, attempt=attempt, result=result, stored=stored,
+                           data=data, revision=revision, started=started)
         log.info("job %s %s", job_id, status or "lost", extra={**ctx, "event": f"job_{status or 'lost'}"})
         return status
     except TrainingStopped:
@@ -282,17 +279,21 @@ def run_training(settings: Settings, factory: sessionmaker[Session], *, job_id: 
 
 
 def _register(settings: Settings, factory: sessionmaker[Session], *, job_id: int, attempt: int, result: Any,
-              relative: str, sha: str, data: Any, revision: int, started: float) -> str | None:
-    """Register the saved checkpoint and finish the job in one transaction (file first, then the row)."""
-    path = checkpoint_file(settings, relative)
+              stored: StoredCheckpoint, data: Any, revision: int, started: float) -> str | None:
+    """Register the checkpoint and finish the job in one transaction.
+
+    The database store inserts the checkpoint's bytes in this transaction; the file store wrote
+    its file first, so a crash leaves at worst an orphan file, never a row without its file.
+    """
     with factory() as s:
         job = s.get(TrainingJob, job_id)
         if job is None or job.status != JobStatus.RUNNING or job.attempts != attempt:
-            path.unlink(missing_ok=True)  # cancelled-and-deleted or re-queued: nothing half-done is registered
+            discard_checkpoint(settings, stored)  # cancelled-and-deleted or re-queued: nothing half-done is registered
             return None
         _lock_ticker(s, job.ticker)
-        version = register_model(s, settings=settings, ticker=job.ticker, result=result, checkpoint_path=relative,
-                                 checkpoint_sha256=sha, job_id=job_id, data=data, data_revision=revision)
+        version = register_model(s, settings=settings, ticker=job.ticker, result=result, checkpoint_path=stored.path,
+                                 checkpoint_sha256=stored.sha256, checkpoint_data=stored.data, job_id=job_id,
+                                 data=data, data_revision=revision)
         job.status, job.finished_at, job.heartbeat_at = JobStatus.SUCCEEDED, utcnow(), utcnow()
         job.model_version_id = version.id
         job.message = f"version {version.version}: {version.promotion}"

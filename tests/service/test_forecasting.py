@@ -10,10 +10,10 @@ from sqlalchemy import select
 from service import bars, forecasting
 from service.calendars import day_ts, ts_day
 from service.errors import Conflict, InsufficientData, InvalidInput, NotFound
-from service.registry import checkpoint_file, find_active
+from service.registry import find_active
 from service.series import get_ticker
 from service.tables import ForecastRecord, ModelStatus, ModelVersion
-from tests.factories import make_series, make_upload, train_model
+from tests.factories import corrupt_checkpoint, make_series, make_upload, train_model
 
 
 @pytest.mark.parametrize("levels, expected", [(None, (80, 95)), ([95, 50, 95], (50, 95)), ((1, 99), (1, 99))])
@@ -83,8 +83,7 @@ def test_stale_follows_stale_after(trained, settings):
 def test_a_corrupt_checkpoint_is_marked_broken_even_though_the_request_fails(trained, settings):
     with trained() as s:
         model = find_active(s, ticker_id=get_ticker(s, symbol="A").id)
-        path = checkpoint_file(settings, model.checkpoint_path)
-        path.write_bytes(path.read_bytes()[:-10] + b"0123456789")
+        corrupt_checkpoint(s, settings, model)
         revision = get_ticker(s, symbol="A").revision
         out = forecasting.forecast_batch(s, settings=settings, caches=forecasting.Caches(settings), symbols=["A"])
         assert isinstance(out["A"], Conflict) and "marked broken" in out["A"].message
