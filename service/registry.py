@@ -17,7 +17,7 @@ from models.predict import Predictor
 from models.train import TrainResult
 from service.bars import parse_moment
 from service.db import unlink_after_commit
-from service.errors import Conflict, NotFound
+from service.errors import Conflict, InvalidInput, NotFound
 from service.series import PriceArray, bump_revision, get_ticker, load_price_array
 from service.settings import Settings
 from service.tables import ModelCheckpoint, ModelStatus, ModelVersion, PricePoint, Ticker
@@ -296,6 +296,78 @@ def delete_checkpoints(session: Session, *, settings: Settings, ticker_id: int) 
     """Schedule every checkpoint file of a ticker for deletion when the transaction commits (rows cascade)."""
     paths = session.scalars(select(ModelVersion.checkpoint_path).where(ModelVersion.ticker_id == ticker_id)).all()
     unlink_after_commit(session, [checkpoint_file(settings, p) for p in paths if is_file(p)])
+
+
+MAX_IMPORT_BYTES = 64 * 1024 * 1024  # a checkpoint is tens of KB; anything near this is not one
+
+
+def export_checkpoint(session: Session, *, settings: Settings, symbol: str, version: int | None) -> tuple[ModelVersion, bytes]:
+    """A version's checkpoint bytes (the active one when version is None), verified against the registry's sha256."""
+    if version is None:
+        row = find_active(session, ticker_id=get_ticker(session, symbol=symbol).id)
+        if row is None:
+            raise NotFound(f"{symbol} has no active model; name one with --version", details={"ticker": symbol})
+    else:
+        row = get_model(session, symbol=symbol, version=version)
+    try:
+        data = read_checkpoint(session, settings, row)
+        checkpoints.verify(data, expected_sha256=row.checkpoint_sha256, name=f"{symbol} version {row.version}")
+    except CheckpointError as exc:
+        raise Conflict(f"{symbol} version {row.version}: {exc}", details={"ticker": symbol, "version": row.version}) from None
+    return row, data
+
+
+def import_checkpoint(session: Session, *, settings: Settings, symbol: str, data: bytes,
+                      expected_sha256: str | None = None) -> ModelVersion:
+    """Register a checkpoint file as a new version of a ticker: active if it has none, else a candidate.
+
+    The bytes are parsed as safetensors only (never unpickled); their metadata, weights hash
+    and (when given) file sha256 must check out and the model must load, or nothing is stored.
+    """
+    if len(data) > MAX_IMPORT_BYTES:
+        raise InvalidInput(f"file: {len(data)} bytes; a checkpoint is at most {MAX_IMPORT_BYTES}",
+                           details={"field": "file", "size": len(data)})
+    try:
+        meta, _ = checkpoints.verify(data, expected_sha256=expected_sha256, name="file")
+        checkpoints.from_bytes(data, name="file")
+    except CheckpointError as exc:
+        raise InvalidInput(f"file: {exc}", details={"field": "file"}) from None
+    field = meta.get("price_field")
+    if field not in ("close", "adj_close"):
+        raise InvalidInput(f"file: price_field={field!r} in its metadata; expected close or adj_close",
+                           details={"field": "price_field", "value": field})
+    ticker = get_ticker(session, symbol=symbol)
+    try:
+        start, end = (parse_moment(str(meta[k])) if meta.get(k) else None for k in ("data_start", "data_end"))
+    except ValueError:
+        raise InvalidInput(f"file: data_start={meta.get('data_start')!r} or data_end={meta.get('data_end')!r} "
+                           "is not a date or time", details={"field": "data_start"}) from None
+    latest = session.scalar(select(func.max(ModelVersion.version)).where(ModelVersion.ticker_id == ticker.id)) or 0
+    sha = checkpoints.sha256(data)
+    row = ModelVersion(ticker_id=ticker.id, version=latest + 1, status=ModelStatus.CANDIDATE, checkpoint_path="",
+                       checkpoint_sha256=sha, config=meta["config"], price_field=field, data_start_ts=start,
+                       data_end_ts=end, n_rows=int(meta.get("n_rows") or 0), data_revision=ticker.revision,
+                       metrics=dict(meta.get("metrics") or {}), backtest=[], seed=int(meta.get("seed") or 0),
+                       job_id=None)
+    session.add(row)
+    session.flush()
+    name = f"{CHECKPOINT_FOLDER}/t{ticker.id}-m{row.id}-import.safetensors"  # ids only, never the ticker's name
+    if settings.checkpoint_store == "database":
+        row.checkpoint_path = DB_PREFIX + name
+        session.add(ModelCheckpoint(model_version_id=row.id, sha256=sha, size=len(data), data=data))
+    else:
+        path = checkpoint_file(settings, name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        checkpoints.write(path, data)
+        row.checkpoint_path = name
+    if find_active(session, ticker_id=ticker.id) is None:
+        row.promotion = "imported: first model of this ticker"
+        _set_active(session, row)
+    else:
+        row.promotion = f"imported as a candidate; activate it with POST /series/{symbol}/models/{row.version}/activate"
+        bump_revision(session, ticker_id=ticker.id)
+    session.flush()
+    return row
 
 
 def prices_past(session: Session, *, model_ids: list[int]) -> dict[int, int]:
