@@ -75,6 +75,7 @@ class Settings(BaseSettings):
 
     # Forecasts
     stale_after: int = Field(20, ge=1)  # prices past a model's training data before it is `stale`
+    warm_models: bool = True  # load the newest active models into the cache at start (in the background)
     model_cache_mb: float = Field(1024.0, gt=0)  # loaded models, by their estimated bytes
     model_cache_size: int | None = Field(None, ge=1)  # an optional cap on their count as well (older setting)
     forecast_cache_size: int = Field(4096, ge=1)
