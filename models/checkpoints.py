@@ -84,12 +84,25 @@ def metadata(result: TrainResult, tensors: dict[str, torch.Tensor]) -> dict:
     }
 
 
-def save(path: str | os.PathLike, result: TrainResult) -> str:
-    """Write the checkpoint atomically to path; return the file's sha256."""
-    path = Path(path)
+def to_bytes(result: TrainResult) -> bytes:
+    """The checkpoint's bytes (what save writes): the same TrainResult always gives the same bytes."""
     tensors = _tensors(result)
     meta = json.dumps(metadata(result, tensors), sort_keys=True)
-    data = st_save(tensors, metadata={META_KEY: meta})
+    return st_save(tensors, metadata={META_KEY: meta})
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def save(path: str | os.PathLike, result: TrainResult) -> str:
+    """Write the checkpoint atomically to path; return the file's sha256."""
+    return write(path, to_bytes(result))
+
+
+def write(path: str | os.PathLike, data: bytes) -> str:
+    """Write checkpoint bytes atomically to path (temp file, fsync, rename); return their sha256."""
+    path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
@@ -105,7 +118,7 @@ def save(path: str | os.PathLike, result: TrainResult) -> str:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
-    return hashlib.sha256(data).hexdigest()
+    return sha256(data)
 
 
 def read_metadata(data: bytes) -> dict:
@@ -125,22 +138,36 @@ def read_metadata(data: bytes) -> dict:
 
 
 def load(path: str | os.PathLike, *, expected_sha256: str | None = None) -> Predictor:
-    """Read and verify a checkpoint; return its Predictor. CheckpointError on any mismatch."""
+    """Read and verify a checkpoint file; return its Predictor. CheckpointError on any mismatch."""
     try:
         data = Path(path).read_bytes()
     except OSError as exc:
         raise CheckpointError(f"path={str(path)!r}: cannot read checkpoint ({exc.strerror})") from exc
+    return from_bytes(data, expected_sha256=expected_sha256, name=f"path={str(path)!r}")
+
+
+def verify(data: bytes, *, expected_sha256: str | None = None, name: str = "checkpoint") -> tuple[dict, dict]:
+    """Check a checkpoint's bytes without building a net: (metadata, tensors). CheckpointError on any mismatch.
+
+    safetensors is a header plus raw little-endian buffers: parsing it runs no code from the data.
+    """
     if expected_sha256 is not None:
-        actual = hashlib.sha256(data).hexdigest()
+        actual = sha256(data)
         if actual != expected_sha256.lower():
-            raise CheckpointError(f"sha256={actual}: file does not match the expected {expected_sha256}")
+            raise CheckpointError(f"sha256={actual}: {name} does not match the expected {expected_sha256}")
     meta = read_metadata(data)
     try:
         tensors = st_load(data)
     except Exception as exc:  # safetensors raises its own error types for truncated/garbled data
-        raise CheckpointError(f"path={str(path)!r}: corrupt tensor data ({exc})") from exc
+        raise CheckpointError(f"{name}: corrupt tensor data ({exc})") from exc
     if weights_sha256(tensors) != meta.get("weights_sha256"):
         raise CheckpointError(f"weights_sha256={meta.get('weights_sha256')!r}: stored weights do not match their hash")
+    return meta, tensors
+
+
+def from_bytes(data: bytes, *, expected_sha256: str | None = None, name: str = "checkpoint") -> Predictor:
+    """Verify a checkpoint's bytes (from a file or a database row); return its Predictor."""
+    meta, tensors = verify(data, expected_sha256=expected_sha256, name=name)
     try:
         config = LSTMConfig.from_dict(meta["config"])
         net = PriceLSTM(config)
@@ -158,4 +185,4 @@ def load(path: str | os.PathLike, *, expected_sha256: str | None = None) -> Pred
                          calibration=Calibration(z=z, p0=float(cal["p0"]), kappa=float(cal["kappa"])),
                          profile=profile, **common)
     except (ConfigError, KeyError, RuntimeError, TypeError, ValueError) as exc:
-        raise CheckpointError(f"path={str(path)!r}: metadata does not match the weights ({exc})") from exc
+        raise CheckpointError(f"{name}: metadata does not match the weights ({exc})") from exc

@@ -11,10 +11,12 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import date, datetime
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Engine, and_, func, select
+import torch
+from sqlalchemy import Engine, and_, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
@@ -26,7 +28,7 @@ from service import bars
 from service.calendars import timezone_of, ts_day
 from service.db import utcnow
 from service.errors import Conflict, InsufficientData, InvalidInput, NotFound, PricecastError, Unavailable
-from service.registry import checkpoint_file, is_stale, mark_broken_after, prices_past
+from service.registry import is_stale, mark_broken_after, prices_past, read_checkpoints
 from service.reports import summary
 from service.settings import Settings
 from service.tables import ForecastRecord, ModelStatus, ModelVersion, PricePoint, Ticker
@@ -41,21 +43,31 @@ LEVELS_RULE = (f"1 to {MAX_LEVELS} interval levels, each a whole percent from {L
 
 
 class LRU:
-    """A small thread-safe least-recently-used map."""
+    """A thread-safe least-recently-used map, bounded by a count, by estimated bytes, or both.
 
-    def __init__(self, size: int) -> None:
-        self.size, self.data, self.lock = size, OrderedDict(), threading.Lock()
+    `weigh(value)` estimates an entry's bytes; without it only the count bounds the map.
+    """
+
+    def __init__(self, size: int | None, *, max_bytes: int | None = None,
+                 weigh: Callable[[Any], int] | None = None) -> None:
+        self.size, self.max_bytes, self.weigh = size, max_bytes, weigh
+        self.data: OrderedDict[Any, tuple[Any, int]] = OrderedDict()
+        self.lock = threading.Lock()
         self.hits = self.misses = 0
+        self.bytes = 0
+
+    def __len__(self) -> int:
+        return len(self.data)
 
     def get(self, key: Any) -> Any:
         with self.lock:
-            value = self.data.get(key)
-            if value is None:
+            entry = self.data.get(key)
+            if entry is None:
                 self.misses += 1
                 return None
             self.hits += 1
             self.data.move_to_end(key)
-            return value
+            return entry[0]
 
     def peek(self, key: Any) -> bool:
         """Whether the key is cached, without counting a hit or a miss."""
@@ -63,18 +75,41 @@ class LRU:
             return key in self.data
 
     def put(self, key: Any, value: Any) -> None:
+        weight = self.weigh(value) if self.weigh is not None else 0
         with self.lock:
-            self.data[key] = value
-            self.data.move_to_end(key)
-            while len(self.data) > self.size:
-                self.data.popitem(last=False)
+            old = self.data.pop(key, None)
+            if old is not None:
+                self.bytes -= old[1]
+            self.data[key] = (value, weight)
+            self.bytes += weight
+            while self.data and self._over():
+                _, (_, gone) = self.data.popitem(last=False)
+                self.bytes -= gone
+
+    def _over(self) -> bool:
+        return (self.size is not None and len(self.data) > self.size) or \
+            (self.max_bytes is not None and self.bytes > self.max_bytes)
+
+
+# Python and torch objects around a loaded model's arrays (modules, parameter and tensor
+# headers, dicts), measured as RSS growth per loaded checkpoint (bench/serve_many.py): about 18 KB.
+PREDICTOR_OVERHEAD_BYTES = 18_000
+
+
+def predictor_bytes(predictor: Predictor) -> int:
+    """Estimated memory of a loaded model: its weights, its calibration pool and a fixed overhead."""
+    weights = sum(p.numel() * p.element_size() for p in predictor.net.parameters())
+    pool = getattr(getattr(predictor.calibration, "z", None), "nbytes", 0)
+    return weights + pool + PREDICTOR_OVERHEAD_BYTES
 
 
 class Caches:
-    """Loaded models by (version id, sha256); serialised answers by (ticker id, revision, version, levels)."""
+    """Loaded models by (version id, sha256), bounded by PRICECAST_MODEL_CACHE_MB (and _SIZE when set);
+    serialised answers by (ticker id, revision, version, levels)."""
 
     def __init__(self, settings: Settings) -> None:
-        self.models = LRU(settings.model_cache_size)
+        self.models = LRU(settings.model_cache_size, max_bytes=int(settings.model_cache_mb * 1024 * 1024),
+                          weigh=predictor_bytes)
         self.forecasts = LRU(settings.forecast_cache_size)
 
 
@@ -204,38 +239,78 @@ def _targets(session: Session, symbols: list[str], version: int | None) -> dict[
     return found
 
 
-def _predictor(session: Session, settings: Settings, caches: Caches, t: _Target) -> Predictor:
-    key = (t.model_id, t.sha256)
-    predictor = caches.models.get(key)
-    if predictor is None:
+def _load(session: Session, settings: Settings, caches: Caches,
+          targets: list[_Target]) -> dict[int, Predictor | PricecastError]:
+    """The predictors of these targets (by model id): cached ones, the rest read in one query and verified.
+
+    A checkpoint that fails its check gives a Conflict for its ticker and marks its version broken.
+    """
+    out: dict[int, Predictor | PricecastError] = {}
+    missing: dict[int, _Target] = {}
+    for t in targets:
+        predictor = caches.models.get((t.model_id, t.sha256))
+        if predictor is not None:
+            out[t.model_id] = predictor
+        else:
+            missing[t.model_id] = t
+    if not missing:
+        return out
+    read = read_checkpoints(session, settings, {mid: t.checkpoint_path for mid, t in missing.items()})
+    for mid, t in missing.items():
+        data = read[mid]
         try:
-            predictor = checkpoints.load(checkpoint_file(settings, t.checkpoint_path), expected_sha256=t.sha256)
+            if isinstance(data, CheckpointError):
+                raise data
+            predictor = checkpoints.from_bytes(data, expected_sha256=t.sha256, name=f"{t.symbol} version {t.version}")
         except CheckpointError as exc:
             # Recorded once this unit of work ends, whatever its outcome, so the request's failure
             # cannot undo it and a session holding SQLite's write lock cannot block it.
-            mark_broken_after(session, model_id=t.model_id, reason=str(exc))
-            raise Conflict(f"{t.symbol} version {t.version} failed its checkpoint check and is now marked broken; "
-                           "activate another version or retrain", details={"ticker": t.symbol, "version": t.version}) from None
-        caches.models.put(key, predictor)
-    return predictor
-
-
-def _recent_prices(session: Session, targets: list[_Target]) -> dict[int, list[tuple]]:
-    """The latest `history` rows of every target ticker, in one query that walks the (ticker, date) key."""
-    depth = max(t.history for t in targets)
-    inner = aliased(PricePoint)
-    cutoff = (select(inner.ts).where(inner.ticker_id == PricePoint.ticker_id).order_by(inner.ts.desc())
-              .offset(depth - 1).limit(1).correlate(PricePoint).scalar_subquery())
-    query = (select(PricePoint.ticker_id, PricePoint.ts, PricePoint.close, PricePoint.adj_close)
-             .where(PricePoint.ticker_id.in_([t.ticker_id for t in targets]),
-                    PricePoint.ts >= func.coalesce(cutoff, _TS_MIN))
-             .order_by(PricePoint.ticker_id, PricePoint.ts))
-    out: dict[int, list[tuple]] = {t.ticker_id: [] for t in targets}
-    for tid, day, close, adj in session.execute(query):
-        out[tid].append((day, close, adj))
+            mark_broken_after(session, model_id=mid, reason=str(exc))
+            out[mid] = Conflict(f"{t.symbol} version {t.version} failed its checkpoint check and is now marked broken; "
+                                "activate another version or retrain", details={"ticker": t.symbol, "version": t.version})
+            continue
+        caches.models.put((mid, t.sha256), predictor)
+        out[mid] = predictor
     return out
 
 
+def _predictor(session: Session, settings: Settings, caches: Caches, t: _Target) -> Predictor:
+    found = _load(session, settings, caches, [t])[t.model_id]
+    if isinstance(found, PricecastError):
+        raise found
+    return found
+
+
+def _recent_prices(session: Session, targets: list[_Target]) -> dict[int, list[tuple]]:
+    """The latest `history` rows of every target ticker, in two indexed queries whatever the batch's size.
+
+    First each ticker's cutoff (its depth-th latest bar: one short walk down the (ticker, ts) key
+    per ticker), then the rows at or after it: tickers sharing a cutoff (a universe updated to the
+    same day) share one `ticker_id IN (...) AND ts >= cutoff` term. A cutoff correlated with every
+    price row instead was re-run per row: 0.8 s for 1,000 tickers on SQLite.
+    """
+    depth = max(t.history for t in targets)
+    ids = list(dict.fromkeys(t.ticker_id for t in targets))
+    inner = aliased(PricePoint)
+    cutoff = (select(inner.ts).where(inner.ticker_id == Ticker.id).order_by(inner.ts.desc())
+              .offset(depth - 1).limit(1).correlate(Ticker).scalar_subquery())
+    by_cut: dict[int, list[int]] = {}
+    for chunk in range(0, len(ids), _CHUNK):
+        for tid, cut in session.execute(select(Ticker.id, cutoff).where(Ticker.id.in_(ids[chunk:chunk + _CHUNK]))):
+            by_cut.setdefault(_TS_MIN if cut is None else cut, []).append(tid)
+    out: dict[int, list[tuple]] = {t.ticker_id: [] for t in targets}
+    groups = list(by_cut.items())
+    for chunk in range(0, len(groups), _GROUPS):
+        where = or_(*(and_(PricePoint.ticker_id.in_(tids), PricePoint.ts >= cut) for cut, tids in groups[chunk:chunk + _GROUPS]))
+        query = (select(PricePoint.ticker_id, PricePoint.ts, PricePoint.close, PricePoint.adj_close)
+                 .where(where).order_by(PricePoint.ticker_id, PricePoint.ts))
+        for tid, day, close, adj in session.connection().execute(query):  # Core rows: no ORM row processing
+            out[tid].append((day, close, adj))
+    return out
+
+
+_GROUPS = 200  # distinct cutoffs per statement
+_CHUNK = 2000  # tickers per statement: 2 parameters each, well under every backend's limit
 _TS_MIN = -(2**62)
 
 
@@ -326,12 +401,23 @@ def forecast_batch(session: Session, *, settings: Settings, caches: Caches, symb
     if not targets:
         return results
     prices = _recent_prices(session, targets)
+    series_of: dict[str, tuple[np.ndarray, int]] = {}
+    for t in targets:
+        try:
+            series_of[t.symbol] = _series(t, prices[t.ticker_id])
+        except PricecastError as exc:
+            results[t.symbol] = exc
+    loaded = _load(session, settings, caches, [t for t in targets if t.symbol in series_of])
     ready: list[tuple[_Target, Predictor, np.ndarray, int]] = []
     slots: list[np.ndarray | None] = []
     for t in targets:
+        if t.symbol not in series_of:
+            continue
         try:
-            series, as_of = _series(t, prices[t.ticker_id])
-            predictor = _predictor(session, settings, caches, t)
+            series, as_of = series_of[t.symbol]
+            predictor = loaded[t.model_id]
+            if isinstance(predictor, PricecastError):
+                raise predictor
             stamps = np.fromiter((r[0] for r in prices[t.ticker_id][-series.size:]), dtype=np.int64, count=series.size)
             slots.append(_slots(t, stamps, predictor))
             ready.append((t, predictor, series, as_of))
@@ -387,23 +473,51 @@ def forecast_inline(session: Session, *, settings: Settings, caches: Caches, sym
     return _forecast(target, p, int(upload.ts[-1]), stale=False, price_field=field)
 
 
+def use_threads(settings: Settings) -> None:
+    """Run forecasts on PRICECAST_TORCH_THREADS threads (1 by default).
+
+    A batch's forward pass is small matrix products: on a shared 2-core host torch's default of
+    one thread per core made them 10 to 20 times slower (threads waiting on each other), and
+    request threads already run batches side by side.
+    """
+    torch.set_num_threads(settings.torch_threads)
+
+
 def warm_models(settings: Settings, factory: sessionmaker[Session], caches: Caches) -> int:
     """Load the most recently trained active models into the cache (at start, in the background).
 
-    A checkpoint that fails its check is skipped here; the first request for it marks it broken.
+    Reads checkpoints in chunks (one query each), newest first, until the cache's memory budget
+    is full; the newest end up most recently used. A checkpoint that fails its check is skipped
+    here; the first request for it marks it broken.
     """
     with factory() as session:
         rows = session.execute(select(ModelVersion.id, ModelVersion.checkpoint_sha256, ModelVersion.checkpoint_path)
                                .where(ModelVersion.status == ModelStatus.ACTIVE).order_by(ModelVersion.trained_at.desc())
                                .limit(settings.model_cache_size)).all()
-    loaded = 0
-    for model_id, sha, path in reversed(rows):  # newest last: most recently used in the LRU
-        if caches.models.peek((model_id, sha)):
-            continue
-        try:
-            caches.models.put((model_id, sha), checkpoints.load(checkpoint_file(settings, path), expected_sha256=sha))
-            loaded += 1
-        except CheckpointError:
-            continue
-    log.info("model cache warmed with %d active model(s)", loaded)
-    return loaded
+        room = None if caches.models.max_bytes is None else caches.models.max_bytes - caches.models.bytes
+        fresh: list[tuple[tuple[int, str], Predictor]] = []
+        for start in range(0, len(rows), WARM_CHUNK):
+            part = [r for r in rows[start:start + WARM_CHUNK] if not caches.models.peek((r[0], r[1]))]
+            read = read_checkpoints(session, settings, {mid: path for mid, _, path in part})
+            for model_id, sha, _ in part:
+                data = read[model_id]
+                try:
+                    if isinstance(data, CheckpointError):
+                        raise data
+                    predictor = checkpoints.from_bytes(data, expected_sha256=sha)
+                except CheckpointError:
+                    continue
+                if room is not None:
+                    room -= predictor_bytes(predictor)
+                    if room < 0:
+                        break
+                fresh.append(((model_id, sha), predictor))
+            if room is not None and room < 0:
+                break
+    for key, predictor in reversed(fresh):
+        caches.models.put(key, predictor)
+    log.info("model cache warmed with %d active model(s)", len(fresh))
+    return len(fresh)
+
+
+WARM_CHUNK = 500

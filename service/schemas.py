@@ -148,6 +148,8 @@ class SeriesSummaryRead(BaseModel):
 
 class SeriesListRead(BaseModel):
     series: list[SeriesSummaryRead]
+    total: int = Field(description="tickers matching the prefix, on every page")
+    next: str | None = Field(None, description="pass as ?after= for the next page; null on the last page")
 
 
 class PricePointRead(BaseModel):

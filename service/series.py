@@ -262,16 +262,56 @@ def _day(moment: date | datetime | None) -> date | None:
     return moment.date() if isinstance(moment, datetime) else moment
 
 
-def list_series(session: Session) -> list[SeriesSummary]:
-    """Summaries of every ticker, by symbol."""
+# GET /series pages: the page's list and any client walk 10,000 tickers this way.
+SERIES_LIST_DEFAULT, SERIES_LIST_MAX = 500, 1000
+PREFIX_CHARACTERS = set("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-^=_")  # service.tickers, upper-cased
+
+
+def _prefix_filter(prefix: str | None):
+    if not prefix:
+        return None
+    prefix = prefix.upper()
+    if not set(prefix) <= PREFIX_CHARACTERS:
+        raise InvalidInput(f"prefix={prefix!r}: only the characters a ticker may hold (letters, digits and . - ^ = _)",
+                           details={"field": "prefix", "value": prefix})
+    # `_` is a LIKE wildcard: escape it (and the escape character, which a ticker never holds).
+    return Ticker.symbol.like(prefix.replace("_", "\\_") + "%", escape="\\")
+
+
+def list_series(session: Session, *, prefix: str | None = None, after: str | None = None,
+                limit: int | None = None) -> list[SeriesSummary]:
+    """Summaries of tickers by symbol: those starting with `prefix`, after the symbol `after`, at most `limit`.
+
+    The page of tickers is chosen first (on the symbol's unique index), then only its prices are counted.
+    """
+    # Byte order on every backend (a Postgres locale such as en_US ignores punctuation), so pages
+    # and the `after` cursor agree with each other and with the page's order.
+    key = Ticker.symbol.collate("C") if session.get_bind().dialect.name == "postgresql" else Ticker.symbol
+    page = select(Ticker.id)
+    where = _prefix_filter(prefix)
+    if where is not None:
+        page = page.where(where)
+    if after:
+        page = page.where(key > after.upper())
+    page = page.order_by(key)
+    if limit is not None:
+        page = page.limit(limit)
     query = (
         select(Ticker.symbol, func.count(PricePoint.ts), func.min(PricePoint.ts),
                func.max(PricePoint.ts), Ticker.revision, Ticker.calendar, Ticker.frequency)
         .outerjoin(PricePoint, PricePoint.ticker_id == Ticker.id)
+        .where(Ticker.id.in_(page.scalar_subquery()))
         .group_by(Ticker.id)
-        .order_by(Ticker.symbol)
+        .order_by(key)
     )
     return [SeriesSummary(*row) for row in session.execute(query)]
+
+
+def count_series(session: Session, *, prefix: str | None = None) -> int:
+    """How many tickers start with `prefix` (all of them without one)."""
+    query = select(func.count()).select_from(Ticker)
+    where = _prefix_filter(prefix)
+    return session.scalar(query if where is None else query.where(where)) or 0
 
 
 def set_calendar(session: Session, *, symbol: str, calendar: str) -> tuple[Ticker, list[str]]:

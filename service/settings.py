@@ -71,6 +71,9 @@ class Settings(BaseSettings):
 
     # Model registry
     promotion_policy: Literal["better", "always"] = "better"
+    # Where checkpoints live: rows of model_checkpoint (API and workers need only the database) or
+    # files under data_dir/checkpoints (every API and worker host must then share that folder).
+    checkpoint_store: Literal["database", "files"] = "database"
     keep_versions: int = Field(5, ge=0, le=1000)
     retrain_after: int | None = Field(None, ge=1)
 
@@ -96,7 +99,9 @@ class Settings(BaseSettings):
 
     # Forecasts
     stale_after: int = Field(20, ge=1)  # prices past a model's training data before it is `stale`
-    model_cache_size: int = Field(256, ge=1)
+    warm_models: bool = True  # load the newest active models into the cache at start (in the background)
+    model_cache_mb: float = Field(1024.0, gt=0)  # loaded models, by their estimated bytes
+    model_cache_size: int | None = Field(None, ge=1)  # an optional cap on their count as well (older setting)
     forecast_cache_size: int = Field(4096, ge=1)
     max_batch_tickers: int = Field(1000, ge=1)
 

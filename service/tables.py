@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import date, datetime
 from enum import StrEnum
 
-from sqlalchemy import JSON, BigInteger, Boolean, Double, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (JSON, BigInteger, Boolean, Double, ForeignKey, Integer, LargeBinary, String, Text,
+                        UniqueConstraint)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from service.db import Base, UTCDateTime, utcnow
@@ -152,6 +153,21 @@ class ModelVersion(Base):
     @property
     def data_end(self) -> date | datetime | None:
         return _moment(self.data_end_ts, self.ticker)
+
+
+class ModelCheckpoint(Base):
+    """A model version's checkpoint bytes (safetensors), written in the transaction that registers the version.
+
+    Kept out of model_version so listing versions never reads the weights; no relationship, so
+    nothing loads them by accident. Deleting the version deletes its row (the foreign key cascades).
+    """
+
+    __tablename__ = "model_checkpoint"
+
+    model_version_id: Mapped[int] = mapped_column(ForeignKey("model_version.id", ondelete="CASCADE"), primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(Integer)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 def _moment(ts: int | None, ticker: Ticker) -> date | datetime | None:

@@ -16,14 +16,13 @@ import torch
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from models import checkpoints
 from models.errors import ConfigError, TrainingFailed, TrainingStopped
 from models.errors import InsufficientData as ModelInsufficientData
 from models.lstm import LSTMConfig
 from models.train import Cost, EpochInfo, data_sha256, estimate_cost, min_rows, train
 from service.db import read_only_sessions, utcnow
 from service.errors import Conflict, InsufficientData, InvalidInput, NotFound, QueueFull, TooCostly
-from service.registry import checkpoint_file, checkpoint_name, register_model
+from service.registry import StoredCheckpoint, discard_checkpoint, register_model, save_checkpoint
 from service.series import get_ticker, load_price_array
 from service.settings import Settings
 from service.tables import OPEN_JOB_STATUSES, JobStatus, PricePoint, Ticker, TrainingJob
@@ -393,11 +392,9 @@ def run_training(settings: Settings, factory: sessionmaker[Session], *, job_id: 
         check_cost(settings, symbol=symbol, rows=int(data.prices.size), config=config)  # it may have grown since
         result = train(data.prices, config, seed=seed, dates=data.dates, price_field=data.price_field,
                        on_epoch=epoch_done, should_stop=should_stop, slots=data.slots, n_slots=data.n_slots)
-        relative = checkpoint_name(ticker_id=ticker_id, job_id=job_id, attempt=attempt)
-        checkpoint_file(settings, relative).parent.mkdir(parents=True, exist_ok=True)
-        sha = checkpoints.save(checkpoint_file(settings, relative), result)
-        status = _register(settings, factory, job_id=job_id, attempt=attempt, result=result, relative=relative,
-                           sha=sha, data=data, revision=revision, started=started, owner=(ticker_id, symbol, born))
+        stored = save_checkpoint(settings, result, ticker_id=ticker_id, job_id=job_id, attempt=attempt)
+        status = _register(settings, factory, job_id=job_id, attempt=attempt, result=result, stored=stored,
+                           data=data, revision=revision, started=started, owner=(ticker_id, symbol, born))
         log.info("job %s %s", job_id, status or "lost", extra={**ctx, "event": f"job_{status or 'lost'}"})
         return status
     except TrainingStopped:
@@ -457,18 +454,19 @@ def trained_data_changed(session: Session, *, ticker: Ticker, owner: tuple[int, 
 
 
 def _register(settings: Settings, factory: sessionmaker[Session], *, job_id: int, attempt: int, result: Any,
-              relative: str, sha: str, data: Any, revision: int, started: float,
+              stored: StoredCheckpoint, data: Any, revision: int, started: float,
               owner: tuple[int, str, datetime]) -> str | None:
-    """Register the saved checkpoint and finish the job in one transaction (file first, then the row).
+    """Register the checkpoint and finish the job in one transaction.
 
+    The database store inserts the checkpoint's bytes in this transaction; the file store wrote
+    its file first, so a crash leaves at worst an orphan file, never a row without its file.
     A model is registered only for the ticker row whose data trained it (trained_data_changed);
-    otherwise the job fails saying why, and the file goes.
+    otherwise the job fails saying why, and the checkpoint goes.
     """
-    path = checkpoint_file(settings, relative)
     with factory() as s:
         job = s.get(TrainingJob, job_id)
         if job is None or job.status != JobStatus.RUNNING or job.attempts != attempt:
-            path.unlink(missing_ok=True)  # cancelled-and-deleted or re-queued: nothing half-done is registered
+            discard_checkpoint(settings, stored)  # cancelled-and-deleted or re-queued: nothing half-done is registered
             return None
         _lock_ticker(s, job.ticker)
         why = trained_data_changed(s, ticker=job.ticker, owner=owner, revision=revision, result=result, data=data)
@@ -477,10 +475,11 @@ def _register(settings: Settings, factory: sessionmaker[Session], *, job_id: int
             job.status, job.finished_at, job.heartbeat_at = JobStatus.FAILED, utcnow(), utcnow()
             job.error = f"{why}; nothing registered: train again"
             s.commit()
-            path.unlink(missing_ok=True)
+            discard_checkpoint(settings, stored)
             return JobStatus.FAILED
-        version = register_model(s, settings=settings, ticker=job.ticker, result=result, checkpoint_path=relative,
-                                 checkpoint_sha256=sha, job_id=job_id, data=data, data_revision=revision)
+        version = register_model(s, settings=settings, ticker=job.ticker, result=result, checkpoint_path=stored.path,
+                                 checkpoint_sha256=stored.sha256, checkpoint_data=stored.data, job_id=job_id,
+                                 data=data, data_revision=revision)
         job.status, job.finished_at, job.heartbeat_at = JobStatus.SUCCEEDED, utcnow(), utcnow()
         job.model_version_id = version.id
         job.message = f"version {version.version}: {version.promotion}"

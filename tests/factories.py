@@ -60,3 +60,20 @@ def train_model(factory: sessionmaker[Session], settings: Settings, symbol: str 
     job_id = queue_job(factory, settings, symbol, **params)
     assert run_job(factory, settings, job_id) == "succeeded"
     return job_id
+
+
+def corrupt_checkpoint(session: Session, settings: Settings, version) -> None:
+    """Flip one byte of a version's stored checkpoint, wherever its store keeps it, and commit."""
+    from sqlalchemy import update
+
+    from service.registry import checkpoint_file, is_file, read_checkpoint
+    from service.tables import ModelCheckpoint
+
+    data = bytearray(read_checkpoint(session, settings, version))
+    data[-10] ^= 0xFF
+    if is_file(version.checkpoint_path):
+        checkpoint_file(settings, version.checkpoint_path).write_bytes(bytes(data))
+    else:
+        session.execute(update(ModelCheckpoint).where(ModelCheckpoint.model_version_id == version.id)
+                        .values(data=bytes(data)))
+        session.commit()

@@ -17,7 +17,7 @@ from service.api.metrics import EdgeCollector, Metrics, StateCollector
 from service.api.openapi import install_openapi
 from service.api.middleware import AccessLogMiddleware, BodyGuardMiddleware, RequestIdMiddleware
 from service.api.routes import config, forecast, health, jobs, models, page, series
-from service.forecasting import warm_models
+from service.forecasting import use_threads, warm_models
 from service.migrate import SchemaBehind  # noqa: F401  (raised by check_schema; imported from here by callers)
 from service.settings import Settings, mask_url
 from service.usecases.runtime import build_runtime
@@ -58,6 +58,8 @@ class OpenService(RuntimeError):
 
 
 def _warm(app: FastAPI) -> None:
+    if not app.state.settings.warm_models:
+        return
     try:
         warm_models(app.state.settings, app.state.sessionmaker, app.state.caches)
     except Exception as exc:  # noqa: BLE001 - a cold cache is only slower
@@ -70,6 +72,7 @@ def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         log.warning("access: %s", check_start(app))  # `serve` ran it already, to fail with one line
+        use_threads(settings)
         background: EmbeddedWorker | Reaper
         if settings.embedded_worker:
             background = EmbeddedWorker(app.state.runtime)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from service.cli import backtest, demo, forecast, info, jobs, keys, series, server  # noqa: F401  (each registers its commands)
+from service.cli import backtest, demo, forecast, info, jobs, keys, models, series, server  # noqa: F401  (each registers its commands)
 from service.cli.app import app
 
 

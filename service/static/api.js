@@ -72,7 +72,14 @@ export function rules() {
 }
 
 export const api = {
-  listSeries: () => request("GET", "series"),
+  /** A page of tickers by symbol: { series, total, next }; pass `next` back as `after`. */
+  listSeries: ({ prefix = "", after = "", limit = 0 } = {}) => {
+    const q = new URLSearchParams();
+    if (prefix) q.set("prefix", prefix);
+    if (after) q.set("after", after);
+    if (limit) q.set("limit", String(limit));
+    return request("GET", "series" + (q.size ? `?${q}` : ""));
+  },
   getSeries: (ticker, limit) => request("GET", `series/${t(ticker)}` + (limit ? `?limit=${limit}` : "")),
   upload: (ticker, file, mode = "merge") => {
     const form = new FormData();

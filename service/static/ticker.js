@@ -38,7 +38,8 @@ export async function tickerView(main, route, ctx) {
       h(`a.tab${key === tab ? ".on" : ""}`, { href: key === "overview" ? base : `${base}/${key}`, role: "tab",
         "aria-selected": String(key === tab), "data-tab": key }, label))),
     body);
-  api.listSeries().then(({ series }) => {
+  // The ticker itself sorts first among the tickers it prefixes: one row, whatever the universe's size.
+  api.listSeries({ prefix: ticker, limit: 1 }).then(({ series }) => {
     const s = series.find((x) => x.ticker === ticker);
     if (ctx.alive() && s) {
       const bars = s.frequency === "1d" ? "daily" : `${s.frequency} bars`;

@@ -4,18 +4,31 @@ import { api, ApiError, rules } from "./api.js";
 import { h, bytes, clear, int, price, signedPct, pct, plural } from "./dom.js";
 import { card, describe, edgeBadge, loading, trendMark } from "./ui.js";
 
+// Tickers per page: one page is one batch forecast, so 10,000 tickers never load at once.
+const PAGE_SIZE = 50;
+
 export async function tickersView(main, ctx) {
   const list = h("div.tickers-body", loading());
+  const search = h("input#ticker-search", { type: "search", placeholder: "Search tickers (prefix)", spellcheck: "false",
+    autocomplete: "off", "aria-label": "Search tickers", "data-testid": "ticker-search" });
+  const summary = h("span.muted.small", { "data-testid": "tickers-summary", "aria-live": "polite" });
+  const prev = h("button.btn.small", { type: "button", "data-testid": "tickers-prev", disabled: true }, "← Previous");
+  const next = h("button.btn.small", { type: "button", "data-testid": "tickers-next", disabled: true }, "Next →");
+  const bar = h("div.tickers-bar", search, summary, h("span.pager", prev, " ", next));
   clear(main,
     h("div.page-head", h("h1", "Tickers"),
       h("p.lede", "Each series has its own LSTM. Every forecast is judged against persistence, the naive " +
         "forecast “tomorrow = today”; when a model does not beat it, the page says so.")),
-    card("tickers", null, list),
+    card("tickers", null, bar, list),
     uploadBox(() => refresh()));
 
+  // cursors[k] is the `after` of page k (page 0 starts at the beginning); a newer request wins.
+  let cursors = [""], pageNo = 0, asked = 0;
   async function refresh() {
-    const { series } = await api.listSeries();
-    if (!ctx.alive()) return;
+    const mine = ++asked;
+    const prefix = search.value.trim();
+    const { series, total, next: after } = await api.listSeries({ prefix, after: cursors[pageNo], limit: PAGE_SIZE });
+    if (!ctx.alive() || mine !== asked) return;
     const byTicker = new Map();
     if (series.length) {
       try {
@@ -27,8 +40,25 @@ export async function tickersView(main, ctx) {
         for (const s of series) byTicker.set(s.ticker, { error: { message: describe(error) } });
       }
     }
-    if (!ctx.alive()) return;
-    clear(list, series.length ? tickerTable(series, byTicker) : emptyState());
+    if (!ctx.alive() || mine !== asked) return;
+    cursors[pageNo + 1] = after || "";
+    prev.disabled = pageNo === 0;
+    next.disabled = !after;
+    const first = pageNo * PAGE_SIZE;
+    summary.textContent = series.length
+      ? `${int(first + 1)}–${int(first + series.length)} of ${int(total)}${prefix ? ` starting with ${prefix.toUpperCase()}` : ""}`
+      : (prefix ? `no ticker starts with ${prefix.toUpperCase()}` : "");
+    clear(list, series.length ? tickerTable(series, byTicker) : (prefix ? h("p.muted", "No match.") : emptyState()));
+  }
+  let timer = null;
+  search.addEventListener("input", () => {
+    clearTimeout(timer);
+    timer = setTimeout(() => { cursors = [""]; pageNo = 0; refresh().catch(showError); }, 200);
+  });
+  prev.addEventListener("click", () => { if (pageNo > 0) { pageNo -= 1; refresh().catch(showError); } });
+  next.addEventListener("click", () => { if (cursors[pageNo + 1]) { pageNo += 1; refresh().catch(showError); } });
+  function showError(error) {
+    if (ctx.alive()) clear(list, h("p.rejected", describe(error)));
   }
   await refresh();
 }

@@ -16,15 +16,25 @@ from service.schemas import (
     SeriesRead,
     SeriesSummaryRead,
 )
-from service.series import delete_series, get_ticker, list_prices, list_series, set_calendar
+from service.series import (SERIES_LIST_DEFAULT, SERIES_LIST_MAX, count_series, delete_series, get_ticker,  # noqa: F401
+                            list_prices, list_series, set_calendar)
 from service.tables import PRICE_COLUMNS
 from service.usecases.runtime import Runtime
 
 
-def read_series_list(rt: Runtime) -> SeriesListRead:
-    """Every ticker with its row count, time range, calendar and frequency."""
+def read_series_list(rt: Runtime, *, prefix: str | None = None, after: str | None = None,
+                     limit: int | None = None) -> SeriesListRead:
+    """Tickers with their row count, time range, calendar and frequency: a page by symbol (all without a limit).
+
+    `total` counts every ticker matching the prefix; `next` is the `after` of the next page, or None.
+    """
     with rt.reading() as session:
-        return SeriesListRead(series=[SeriesSummaryRead.model_validate(s) for s in list_series(session)])
+        rows = list_series(session, prefix=prefix, after=after, limit=None if limit is None else limit + 1)
+        more = limit is not None and len(rows) > limit
+        rows = rows[:limit] if limit is not None else rows
+        return SeriesListRead(series=[SeriesSummaryRead.model_validate(s) for s in rows],
+                              total=count_series(session, prefix=prefix),
+                              next=rows[-1].ticker if more else None)
 
 
 def read_series(rt: Runtime, *, symbol: str, start: date | None = None, end: date | None = None,
@@ -55,7 +65,7 @@ def change_calendar(rt: Runtime, *, symbol: str, calendar: str) -> SeriesPatchRe
     """Set a series' calendar (PATCH /series/{ticker}); answer the series and what the new calendar says of it."""
     with rt.unit_of_work() as session:
         _, warnings = set_calendar(session, symbol=symbol, calendar=calendar)
-        summary = next(s for s in list_series(session) if s.ticker == symbol)
+        summary = next(s for s in list_series(session, prefix=symbol, limit=1) if s.ticker == symbol)
         return SeriesPatchRead(series=SeriesSummaryRead.model_validate(summary), warnings=warnings)
 
 

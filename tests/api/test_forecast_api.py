@@ -13,6 +13,7 @@ from service.api import create_app
 from service.training import run_training
 from tests.api.test_series_api import assert_error
 from tests.conftest import data_file
+from tests.factories import corrupt_checkpoint
 
 TINY = {"window": 8, "hidden_size": 4, "epochs": 2, "patience": 2, "batch_size": 64}
 FIELDS = {"ticker", "as_of", "target", "target_date", "calendar", "frequency", "price_field", "last_price", "predicted_price", "predicted_return",
@@ -180,13 +181,10 @@ def test_stale_after_setting(settings):
 
 def test_corrupt_checkpoint_is_refused_and_marked_broken(api):
     api.train()
-    from service.registry import checkpoint_file, get_model
+    from service.registry import get_model
 
     with api.app.state.sessionmaker() as session:
-        path = checkpoint_file(api.settings, get_model(session, symbol="IBM", version=1).checkpoint_path)
-    data = bytearray(path.read_bytes())
-    data[-10] ^= 0xFF
-    path.write_bytes(bytes(data))
+        corrupt_checkpoint(session, api.settings, get_model(session, symbol="IBM", version=1))
     err = assert_error(api.post("/forecast", json={"ticker": "IBM"}), 409, "conflict")
     assert "broken" in err["message"]
     assert api.get("/series/IBM/models/1").json()["status"] == "broken"

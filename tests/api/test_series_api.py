@@ -118,7 +118,8 @@ def test_list_get_limits_csv_and_delete(client):
     upload(client, "SPX", data_file("SPX.csv").read_bytes())
     assert client.get("/series").json() == {"series": [
         {"ticker": "SPX", "rows": 5031, "first_date": "1999-01-04", "last_date": "2018-12-31", "first": "1999-01-04",
-         "last": "2018-12-31", "revision": 1, "calendar": "XNYS", "timezone": "America/New_York", "frequency": "1d"}]}
+         "last": "2018-12-31", "revision": 1, "calendar": "XNYS", "timezone": "America/New_York", "frequency": "1d"}],
+        "total": 1, "next": None}
     pts = client.get("/series/spx", params={"limit": 3}).json()["points"]
     assert [p["date"] for p in pts] == ["2018-12-27", "2018-12-28", "2018-12-31"]
     ranged = client.get("/series/SPX", params={"start": "2018-12-01", "end": "2018-12-07"}).json()["points"]
@@ -195,3 +196,31 @@ def test_a_bad_path_ticker_gets_the_rule_in_words_not_the_regex(client):
     err = assert_error(client.get("/series/a b"), 422, "invalid_input")
     assert "letters, digits and" in err["message"] and "BRK.B" in err["message"]
     assert "[A-Za-z" not in err["message"] and len(err["details"]["fields"]) == 1
+
+
+def test_list_pages_by_symbol_with_a_prefix_a_cursor_and_a_total(client):
+    symbols = ["A", "AA", "AA_B", "AAXB", "AB", "B", "BRK.B", "^GSPC"]
+    body = "ticker,date,close\n" + "".join(f"{t},2024-01-02,1\n{t},2024-01-03,2\n" for t in symbols)
+    assert client.post("/series", content=body, headers=CSV).status_code == 200
+    seen, after, pages = [], None, 0
+    while True:  # walk every page of 3: each ticker once, in order, and `total` on each page
+        page = client.get("/series", params={"limit": 3, **({"after": after} if after else {})}).json()
+        assert page["total"] == len(symbols) and len(page["series"]) <= 3
+        seen += [s["ticker"] for s in page["series"]]
+        pages += 1
+        after = page["next"]
+        if after is None:
+            break
+    assert seen == sorted(symbols) and pages == 3
+    aa = client.get("/series", params={"prefix": "aa"}).json()
+    assert [s["ticker"] for s in aa["series"]] == ["AA", "AAXB", "AA_B"] and aa["total"] == 3  # byte order
+    assert aa["series"][0]["rows"] == 2 and aa["next"] is None
+    # `_` is a literal, not a LIKE wildcard: AA_ matches AA_B only, not AAXB.
+    assert [s["ticker"] for s in client.get("/series", params={"prefix": "AA_"}).json()["series"]] == ["AA_B"]
+    one = client.get("/series", params={"prefix": "A", "limit": 1}).json()
+    assert ([s["ticker"] for s in one["series"]], one["total"], one["next"]) == (["A"], 5, "A")
+    assert client.get("/series", params={"prefix": "ZZ"}).json() == {"series": [], "total": 0, "next": None}
+    err = assert_error(client.get("/series", params={"prefix": "A%"}), 422, "invalid_input")
+    assert "prefix='A%'" in err["message"]
+    assert_error(client.get("/series", params={"limit": 1001}), 422, "invalid_input")
+    assert_error(client.get("/series", params={"limit": 0}), 422, "invalid_input")

@@ -1,7 +1,8 @@
 """Training end to end: real server and worker processes, the real queue, over HTTP.
 
 Embedded default: SQLite and the consumer inside `pricecast serve`. Distributed: Postgres,
-Redis, an API without a consumer, and two `pricecast worker` processes; then a worker is
+Redis, an API without a consumer, and two `pricecast worker` processes that share no data
+directory (checkpoints live in Postgres); the API serves what both trained, then a worker is
 killed with SIGKILL mid-training and its job finishes on the other one.
 """
 
@@ -87,11 +88,12 @@ def test_embedded_default_trains_promotes_activates_and_cancels(tmp_path):
 @pytest.mark.postgres
 @pytest.mark.slow
 def test_distributed_two_workers_then_sigkill_recovery(tmp_path, fresh_postgres_url, redis_url):
-    common = {"database_url": fresh_postgres_url, "queue_url": redis_url, "data_dir": str(tmp_path / "shared"),
-              **FAST_REAPER}
-    workers = [WorkerProcess(tmp_path / f"worker{i}.log", **common) for i in range(2)]
+    # No shared folder: each process has a data directory of its own; checkpoints travel through Postgres.
+    common = {"database_url": fresh_postgres_url, "queue_url": redis_url, **FAST_REAPER}
+    dirs = [tmp_path / name for name in ("worker0", "worker1", "api")]
+    workers = [WorkerProcess(tmp_path / f"worker{i}.log", data_dir=str(dirs[i]), **common) for i in range(2)]
     try:
-        with ServerProcess(tmp_path / "api.log", embedded_worker="false", **common) as server, \
+        with ServerProcess(tmp_path / "api.log", embedded_worker="false", data_dir=str(dirs[2]), **common) as server, \
                 httpx.Client(base_url=server.url, timeout=30) as client:
             upload(client, "SPX", "SPX.csv")
             upload(client, "MSFT", "MSFT.csv")
@@ -103,6 +105,9 @@ def test_distributed_two_workers_then_sigkill_recovery(tmp_path, fresh_postgres_
             assert [d["status"] for d in done] == ["succeeded", "succeeded"], done
             assert done[0]["worker_id"] != done[1]["worker_id"]  # trained at once, on different workers
             assert [d["model_version"] for d in done] == [1, 1]
+            # The API serves both models, each trained on another host's disk (here: directory).
+            both = client.post("/forecast", json={"tickers": ["SPX", "MSFT"]}).json()
+            assert [f["ticker"] for f in both["forecasts"]] == ["SPX", "MSFT"] and both["errors"] == []
 
             # SIGKILL the worker process running a job: the reaper re-queues it, the other worker finishes it.
             slow = train(client, "SPX", seed=5, **SLOW)
@@ -113,6 +118,9 @@ def test_distributed_two_workers_then_sigkill_recovery(tmp_path, fresh_postgres_
             assert final["status"] == "succeeded", final
             assert final["attempts"] == 2 and final["worker_id"] != running["worker_id"]
             assert final["model_version"] == 2
+            v2 = client.post("/forecast", json={"ticker": "SPX", "model_version": 2})
+            assert v2.status_code == 200 and v2.json()["model"]["version"] == 2, v2.text
+            assert not any((d / "checkpoints").exists() for d in dirs), "a checkpoint was written to a disk"
     finally:
         for w in workers:
             w.stop()

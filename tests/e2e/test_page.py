@@ -436,3 +436,41 @@ def test_an_intraday_series_is_charted_by_sessions_without_overnight_gaps(server
                                        "els => els.map(e => e.textContent)")
     assert labels[0] == "31 Jan" and {"10:00", "12:00", "15:00"} <= set(labels), labels
     assert browser.errors == []
+
+
+def test_the_ticker_list_stays_usable_with_ten_thousand_tickers(playwright, tmp_path, browser):
+    """10,000 tickers: the list shows one page of 50 (one batch forecast), a search narrows it, and paging walks it."""
+    symbols = [f"T{i:05d}" for i in range(10_000)]
+    with ServerProcess(tmp_path / "server.log", data_dir=str(tmp_path / "var")) as server, \
+            httpx.Client(base_url=server.url, timeout=60) as client:
+        for k in range(0, len(symbols), 1000):  # PRICECAST_MAX_UPLOAD_TICKERS per file
+            body = "ticker,date,close\n" + "".join(f"{t},2024-01-02,1\n{t},2024-01-03,2\n" for t in symbols[k:k + 1000])
+            r = client.post("/series", content=body, headers={"content-type": "text/csv"})
+            assert r.status_code == 200, r.text
+        page = browser.page
+        page.goto(server.url + "/")
+        summary = page.locator("[data-testid=tickers-summary]")
+        summary.filter(has_text="1–50 of 10,000").wait_for()
+        rows = page.locator("[data-testid=tickers] tbody tr")
+        assert rows.count() == 50 and rows.first.get_attribute("data-ticker") == "T00000"
+        page.click("[data-testid=tickers-next]")
+        summary.filter(has_text="51–100 of 10,000").wait_for()
+        assert rows.first.get_attribute("data-ticker") == "T00050"
+        page.click("[data-testid=tickers-prev]")
+        summary.filter(has_text="1–50 of 10,000").wait_for()
+        assert page.locator("[data-testid=tickers-prev]").is_disabled()
+        page.fill("[data-testid=ticker-search]", "t0999")
+        summary.filter(has_text="1–10 of 10 starting with T0999").wait_for()
+        assert [rows.nth(i).get_attribute("data-ticker") for i in range(rows.count())] == \
+            [f"T0999{d}" for d in range(10)]
+        assert page.locator("[data-testid=tickers-next]").is_disabled()
+        page.fill("[data-testid=ticker-search]", "ZZ")
+        summary.filter(has_text="no ticker starts with ZZ").wait_for()
+        page.fill("[data-testid=ticker-search]", "")
+        summary.filter(has_text="1–50 of 10,000").wait_for()
+        shoot(browser, "tickers-10000", to_docs=False)
+        # A ticker's own page finds its summary among 10,000 with one row asked for.
+        page.goto(server.url + "/#/t/T09999")
+        page.locator("[data-testid=series-meta]").filter(has_text="2 rows").wait_for()
+        assert any("prefix=T09999&limit=1" in u for u in browser.urls)
+    assert browser.errors == []

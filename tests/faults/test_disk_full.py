@@ -61,7 +61,8 @@ def fill(disk: Path, *, leave: int) -> Path:
 
 
 def test_checkpoint_write_that_fills_the_disk_fails_the_job_cleanly(settings, factory, small_disk):
-    settings = settings.model_copy(update={"data_dir": small_disk})  # the database stays where it was
+    # The database stays where it was; checkpoints are files on the small disk.
+    settings = settings.model_copy(update={"data_dir": small_disk, "checkpoint_store": "files"})
     with factory() as s:
         make_series(s, n=400)
         job, _ = training.submit_training(s, settings=settings, symbol="TEST", params=PARAMS)

@@ -140,3 +140,47 @@ def test_ids_never_reused_migration_keeps_every_row_and_no_id_comes_back(setting
         migrate.upgrade(settings)
     finally:
         engine.dispose()
+
+
+def test_checkpoints_migration_moves_files_into_the_database_and_back(settings):
+    """0007 WITH data: a readable file becomes a model_checkpoint row, a missing one stays a file reference."""
+    import hashlib
+
+    from sqlalchemy import text
+
+    engine = make_engine(settings.db_url)
+    folder = settings.data_dir / "checkpoints"
+    folder.mkdir(parents=True)
+    blob = b"\x00safetensors bytes\xff" * 100
+    (folder / "t1-j1-a1.safetensors").write_bytes(blob)
+    try:
+        migrate.downgrade(settings, "0005_market_time")
+        with engine.begin() as conn:
+            conn.execute(text("INSERT INTO ticker (id, symbol, revision, created_at, updated_at) "
+                              "VALUES (1, 'SPX', 3, '2026-01-01 00:00:00', '2026-01-01 00:00:00')"))
+            for mid, path in ((1, "checkpoints/t1-j1-a1.safetensors"), (2, "checkpoints/gone.safetensors"),
+                              (3, "../outside.safetensors")):
+                conn.execute(text("INSERT INTO model_version (id, ticker_id, version, status, checkpoint_path, "
+                                  "checkpoint_sha256, config, price_field, n_rows, data_revision, metrics, backtest, "
+                                  "seed, trained_at) VALUES (:id, 1, :id, 'retired', :path, 's', '{}', 'close', 2, 3, "
+                                  "'{}', '[]', 0, '2026-01-01 00:00:00')"), {"id": mid, "path": path})
+        (settings.data_dir.parent / "outside.safetensors").write_bytes(b"not ours")
+        migrate.upgrade(settings)
+        with engine.connect() as conn:
+            rows = conn.execute(text("SELECT model_version_id, sha256, size, data FROM model_checkpoint")).all()
+            assert [(r[0], r[1], r[2], bytes(r[3])) for r in rows] == \
+                [(1, hashlib.sha256(blob).hexdigest(), len(blob), blob)]
+            paths = dict(conn.execute(text("SELECT id, checkpoint_path FROM model_version")).all())
+            assert paths == {1: "db:checkpoints/t1-j1-a1.safetensors", 2: "checkpoints/gone.safetensors",
+                             3: "../outside.safetensors"}
+        (folder / "t1-j1-a1.safetensors").unlink()  # the database copy is the checkpoint now
+        migrate.downgrade(settings, "0005_market_time")
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT checkpoint_path FROM model_version WHERE id = 1")).scalar_one() == \
+                "checkpoints/m1.safetensors"
+        assert (folder / "m1.safetensors").read_bytes() == blob
+        migrate.upgrade(settings)
+        with engine.connect() as conn:
+            assert bytes(conn.execute(text("SELECT data FROM model_checkpoint")).scalar_one()) == blob
+    finally:
+        engine.dispose()

@@ -10,10 +10,10 @@ from sqlalchemy import select
 from service import bars, forecasting
 from service.calendars import day_ts, ts_day
 from service.errors import Conflict, InsufficientData, InvalidInput, NotFound
-from service.registry import checkpoint_file, find_active
+from service.registry import find_active
 from service.series import get_ticker
 from service.tables import ForecastRecord, ModelStatus, ModelVersion
-from tests.factories import make_series, make_upload, train_model
+from tests.factories import corrupt_checkpoint, make_series, make_upload, train_model
 
 
 @pytest.mark.parametrize("levels, expected", [(None, (80, 95)), ([95, 50, 95], (50, 95)), ((1, 99), (1, 99))])
@@ -83,8 +83,7 @@ def test_stale_follows_stale_after(trained, settings):
 def test_a_corrupt_checkpoint_is_marked_broken_even_though_the_request_fails(trained, settings):
     with trained() as s:
         model = find_active(s, ticker_id=get_ticker(s, symbol="A").id)
-        path = checkpoint_file(settings, model.checkpoint_path)
-        path.write_bytes(path.read_bytes()[:-10] + b"0123456789")
+        corrupt_checkpoint(s, settings, model)
         revision = get_ticker(s, symbol="A").revision
         out = forecasting.forecast_batch(s, settings=settings, caches=forecasting.Caches(settings), symbols=["A"])
         assert isinstance(out["A"], Conflict) and "marked broken" in out["A"].message
@@ -103,3 +102,53 @@ def test_inline_prices(trained, settings):
         f = forecasting.forecast_inline(s, settings=settings, caches=forecasting.Caches(settings), symbol="A",
                                         upload=make_upload(n=9))
         assert f.as_of == make_upload(n=9).dates[-1] and f.price_field == "close"
+
+
+def test_the_model_cache_is_bounded_by_estimated_bytes_and_the_older_count_setting():
+    cache = forecasting.LRU(None, max_bytes=250, weigh=len)
+    for key in "abc":
+        cache.put(key, "x" * 100)
+    assert (len(cache), cache.bytes, cache.peek("a"), cache.peek("c")) == (2, 200, False, True)
+    cache.get("b")  # b is now the most recently used: c goes next
+    cache.put("d", "x" * 100)
+    assert (cache.peek("b"), cache.peek("c"), cache.bytes) == (True, False, 200)
+    cache.put("b", "x" * 10)  # replacing an entry re-weighs it
+    assert cache.bytes == 110
+    counted = forecasting.LRU(2, max_bytes=10**9, weigh=len)
+    for key in "abc":
+        counted.put(key, "x")
+    assert len(counted) == 2 and not counted.peek("a")
+
+
+def test_cold_checkpoints_load_in_one_query_and_the_cache_weighs_each_model(factory, settings):
+    from sqlalchemy import event
+
+    with factory() as s:
+        for symbol in ("A", "B", "C"):
+            make_series(s, symbol=symbol, n=400)
+    for symbol in ("A", "B", "C"):
+        train_model(factory, settings, symbol=symbol)
+    caches = forecasting.Caches(settings)
+    statements: list[str] = []
+    engine = factory.kw["bind"].engine if hasattr(factory.kw["bind"], "engine") else factory.kw["bind"]
+    listen = lambda conn, cursor, sql, *a: statements.append(sql)  # noqa: E731
+    event.listen(engine, "before_cursor_execute", listen)
+    try:
+        with factory() as s:
+            out = forecasting.forecast_batch(s, settings=settings, caches=caches, symbols=["A", "B", "C"])
+            s.commit()
+    finally:
+        event.remove(engine, "before_cursor_execute", listen)
+    assert all(isinstance(out[x], forecasting.Forecast) for x in "ABC")
+    assert sum("FROM model_checkpoint" in sql for sql in statements) == 1
+    assert len(caches.models) == 3
+    one = forecasting.predictor_bytes(next(iter(caches.models.data.values()))[0])
+    assert caches.models.bytes == 3 * one and one > forecasting.PREDICTOR_OVERHEAD_BYTES
+    # A budget for two models keeps two, and warming at start stops at the budget too.
+    small = settings.model_copy(update={"model_cache_mb": 2.5 * one / 1024 / 1024})
+    tight = forecasting.Caches(small)
+    with factory() as s:
+        forecasting.forecast_batch(s, settings=small, caches=tight, symbols=["A", "B", "C"])
+        s.rollback()
+    assert len(tight.models) == 2
+    assert forecasting.warm_models(small, factory, forecasting.Caches(small)) == 2

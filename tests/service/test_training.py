@@ -7,12 +7,12 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from service import registry, training
 from service.db import utcnow
 from service.errors import Conflict, InsufficientData, InvalidInput, NotFound, QueueFull
-from service.tables import ModelVersion, TrainingJob
+from service.tables import ModelCheckpoint, ModelVersion, TrainingJob
 from tests.factories import TINY, make_series, queue_job, run_job
 
 
@@ -55,11 +55,33 @@ def test_run_registers_active_version_with_checkpoint_and_history(factory, setti
         version = job.model_version
         assert (job.status, job.attempts, version.version, version.status) == ("succeeded", 1, 1, "active")
         assert len(job.history) == job.progress["epoch"] >= 1 and job.progress["eta_s"] == 0.0
-        path = registry.checkpoint_file(settings, version.checkpoint_path)
-        assert path.name == f"t{version.ticker_id}-j{job_id}-a1.safetensors"
-        assert hashlib.sha256(path.read_bytes()).hexdigest() == version.checkpoint_sha256
+        # The default store: the bytes are a row written with the version, nothing on disk.
+        assert version.checkpoint_path == f"db:checkpoints/t{version.ticker_id}-j{job_id}-a1.safetensors"
+        stored = s.get(ModelCheckpoint, version.id)
+        assert hashlib.sha256(stored.data).hexdigest() == stored.sha256 == version.checkpoint_sha256
+        assert stored.size == len(stored.data) and not settings.checkpoint_dir.exists()
         assert version.metrics["persistence_rmse"] > 0 and len(version.backtest) == version.metrics["n_test"]
     assert run_job(factory, settings, job_id) is None  # a second delivery of the same job is not run again
+
+
+def test_the_file_store_writes_a_file_per_version_and_retention_removes_it(factory, settings):
+    settings = settings.model_copy(update={"checkpoint_store": "files", "keep_versions": 0,
+                                           "promotion_policy": "always"})
+    with factory() as s:
+        make_series(s, n=400)
+        s.commit()
+    first = run_job(factory, settings, queue_job(factory, settings, epochs=2))
+    assert first == "succeeded"
+    with factory() as s:
+        version = s.scalar(select(ModelVersion))
+        path = registry.checkpoint_file(settings, version.checkpoint_path)
+        assert path.name == f"t{version.ticker_id}-j{version.job_id}-a1.safetensors"
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == version.checkpoint_sha256
+        assert s.get(ModelCheckpoint, version.id) is None
+        assert registry.load_predictor(s, settings, version).window == version.config["window"]
+    assert run_job(factory, settings, queue_job(factory, settings, epochs=2, seed=5)) == "succeeded"
+    assert not path.exists()  # retention deleted version 1 and, after the commit, its file
+    assert len(list(settings.checkpoint_dir.iterdir())) == 1
 
 
 def test_cancel_queued_running_and_finished(factory, settings):
@@ -99,6 +121,7 @@ def test_job_timeout_fails_cleanly(factory, settings):
 
 
 def test_unwritable_checkpoint_dir_fails_the_job_and_registers_nothing(factory, settings):
+    settings = settings.model_copy(update={"checkpoint_store": "files"})  # the database store needs no folder
     with factory() as s:
         make_series(s, n=400)
     settings.data_dir.mkdir(parents=True, exist_ok=True)

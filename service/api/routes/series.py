@@ -15,6 +15,8 @@ from service.api.bodies import read_body
 from service.api.deps import RuntimeDep, SettingsDep
 from service.api.params import PathTicker
 from service.errors import InvalidInput
+
+from service.tickers import TICKER_MAX_LENGTH
 from service.bars import FREQUENCY_PATTERN, FREQUENCY_RULE
 from service.schemas import (
     BulkUploadRead,
@@ -101,10 +103,18 @@ async def upload_many(request: Request, rt: RuntimeDep, mode: ModeQuery = "merge
     return BulkUploadRead(results=reports)
 
 
-@router.get("/series", response_model=SeriesListRead, responses={503: _ERRORS[503]}, dependencies=[Read])
-def list_series(rt: RuntimeDep) -> SeriesListRead:
-    """Every ticker with its row count and date range."""
-    return series.read_series_list(rt)
+@router.get("/series", response_model=SeriesListRead, responses={422: _ERRORS[422], 503: _ERRORS[503]},
+            dependencies=[Read])
+def list_series(
+    rt: RuntimeDep,
+    prefix: Annotated[str | None, Query(max_length=TICKER_MAX_LENGTH, description="tickers starting with this "
+                                        "(any case)")] = None,
+    after: Annotated[str | None, Query(max_length=TICKER_MAX_LENGTH, description="the previous page's `next`")] = None,
+    limit: Annotated[int, Query(ge=1, le=series.SERIES_LIST_MAX,
+                                description="tickers per page")] = series.SERIES_LIST_DEFAULT,
+) -> SeriesListRead:
+    """Tickers by symbol with their row count and date range, a page at a time (`total`, and `next` for ?after=)."""
+    return series.read_series_list(rt, prefix=prefix, after=after, limit=limit)
 
 
 @router.patch("/series/{ticker}", response_model=SeriesPatchRead, dependencies=[Write],
