@@ -242,11 +242,8 @@ def run_training(settings: Settings, factory: sessionmaker[Session], *, job_id: 
         config, seed = parse_params(params)
         result = train(data.prices, config, seed=seed, dates=data.dates, price_field=data.price_field,
                        on_epoch=epoch_done, slots=data.slots, n_slots=data.n_slots)
-        relative = checkpoint_name(ticker_id=ticker_id, job_id=job_id, attempt=attempt)
-        checkpoint_file(settings, relative).parent.mkdir(parents=True, exist_ok=True)
-        sha = checkpoints.save(checkpoint_file(settings, relative), result)
-        status = _register(settings, factory, job_id=job_id, attempt=attempt, result=result, relative=relative,
-                           sha=sha, data=data, revision=revision, started=started)
+        status = store_result(settings, factory, job_id=job_id, attempt=attempt, ticker_id=ticker_id, result=result,
+                              data=data, revision=revision, started=started)
         log.info("job %s %s", job_id, status or "lost", extra={**ctx, "event": f"job_{status or 'lost'}"})
         return status
     except TrainingStopped:
@@ -279,6 +276,16 @@ def run_training(settings: Settings, factory: sessionmaker[Session], *, job_id: 
         raise
     finally:
         heartbeat.stopped.set()
+
+
+def store_result(settings: Settings, factory: sessionmaker[Session], *, job_id: int, attempt: int, ticker_id: int,
+                 result: Any, data: Any, revision: int, started: float) -> str | None:
+    """Save a trained result's checkpoint and register it as the job's version (None: the job is no longer ours)."""
+    relative = checkpoint_name(ticker_id=ticker_id, job_id=job_id, attempt=attempt)
+    checkpoint_file(settings, relative).parent.mkdir(parents=True, exist_ok=True)
+    sha = checkpoints.save(checkpoint_file(settings, relative), result)
+    return _register(settings, factory, job_id=job_id, attempt=attempt, result=result, relative=relative,
+                     sha=sha, data=data, revision=revision, started=started)
 
 
 def _register(settings: Settings, factory: sessionmaker[Session], *, job_id: int, attempt: int, result: Any,

@@ -10,7 +10,9 @@ import socket
 import threading
 
 from huey.consumer import Consumer
+from sqlalchemy.orm import Session, sessionmaker
 
+from service.grouptraining import is_queued
 from service.logs import configure_logging
 from service.settings import Settings
 from service.usecases.runtime import Runtime, build_runtime
@@ -46,8 +48,10 @@ def _child(settings: Settings, job_id: int) -> None:
     execute_here(settings, job_id)
 
 
-def execute_in_child(settings: Settings, job_id: int) -> None:
+def execute_in_child(settings: Settings, job_id: int, sessions: sessionmaker[Session] | None = None) -> None:
     """Run a job in a fresh child process (the embedded consumer), so training never holds the API's GIL."""
+    if not is_queued(sessions or process_runtime(settings).sessions, job_id):
+        return  # claimed already, by a group or another worker: no process to start
     ctx = multiprocessing.get_context("forkserver")
     child = ctx.Process(target=_child, args=(settings, job_id), name=f"pricecast-job-{job_id}", daemon=True)
     child.start()
@@ -92,15 +96,16 @@ class QuietConsumer(Consumer):
 
 
 class EmbeddedWorker:
-    """The consumer inside `pricecast serve`: one thread that runs each job in a child process."""
+    """The consumer inside `pricecast serve`: PRICECAST_WORKERS threads, each running a job (or a group) in a child."""
 
     def __init__(self, runtime: Runtime) -> None:
         settings = runtime.settings
         if settings.embedded_training == "thread":
             runtime.queue.execute = lambda job_id: execute_here(settings, job_id)
         else:
-            runtime.queue.execute = lambda job_id: execute_in_child(settings, job_id)
-        self.consumer = QuietConsumer(runtime.queue.huey, workers=1, worker_type="thread", periodic=False,
+            runtime.queue.execute = lambda job_id: execute_in_child(settings, job_id, runtime.sessions)
+        # Thread workers that each wait on a training child: one child per core by default.
+        self.consumer = QuietConsumer(runtime.queue.huey, workers=settings.embedded_workers, worker_type="thread", periodic=False,
                                       initial_delay=0.01, max_delay=0.5, backoff=1.15, check_worker_health=True,
                                       health_check_interval=5)
         self.reaper = Reaper(runtime)

@@ -17,6 +17,7 @@ from sqlalchemy import select, update
 from models.train import EpochInfo
 from service.db import utcnow
 from service.errors import Unavailable
+from service.grouptraining import is_groupable, run_group
 from service.registry import find_active
 from service.retraining import submit_bulk
 from service.schemas import BulkTrainRead, JobListRead, JobRead, TickerError
@@ -108,8 +109,26 @@ def request_training(rt: Runtime, *, tickers: list[str] | None = None, all_: boo
 
 def run_job(rt: Runtime, *, job_id: int, worker_id: str,
             on_epoch: Callable[[EpochInfo], None] | None = None) -> str | None:
-    """Claim a queued job and train it in this process; return its final status (None: not ours)."""
+    """Claim a queued job and train it in this process; return its final status (None: not ours).
+
+    A bulk job trains in a group with other queued bulk jobs of the same parameters
+    (service/grouptraining.py); a single-ticker job, or any job with PRICECAST_TRAIN_GROUP_SIZE=1, alone.
+    """
+    if rt.settings.train_group_size > 1 and on_epoch is None and is_groupable(rt.sessions, job_id):
+        return run_group(rt.settings, rt.sessions, job_id=job_id, worker_id=worker_id)
     return run_training(rt.settings, rt.sessions, job_id=job_id, worker_id=worker_id, on_epoch=on_epoch)
+
+
+def run_jobs(rt: Runtime, *, job_ids: list[int], worker_id: str) -> dict[int, str | None]:
+    """Run these queued jobs in this process (bulk ones in groups); return each job's final status."""
+    out: dict[int, str | None] = {}
+    for job_id in job_ids:
+        if job_id not in out:
+            run_job(rt, job_id=job_id, worker_id=worker_id)
+            out[job_id] = None
+    with rt.reading() as session:
+        rows = session.execute(select(TrainingJob.id, TrainingJob.status).where(TrainingJob.id.in_(job_ids))).all()
+    return {**out, **{i: s for i, s in rows}}
 
 
 def reap(rt: Runtime) -> list[int]:
