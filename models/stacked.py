@@ -132,14 +132,18 @@ class _Stack:
         """Predictions (K, B) for inputs x (K, B, W); drop(t) applies training dropout when set."""
         K, B, W = x.shape
         h, layers = self.config.hidden_size, self.config.layers
-        seq = x.transpose(1, 2).reshape(K, 1, W * B)  # (K, in, W*B): time-major columns
+        seq = x.permute(2, 0, 1).unsqueeze(2)  # (W, K, in, B): the inputs of each step
         out = None
         for layer in range(layers):
             w_ih, w_hh, b_ih, b_hh = self.params[4 * layer: 4 * layer + 4]
-            # The input part of every step's gates at once, (W, K, 4h, B); unbind, not indexing, so
-            # that the backward stacks the W step gradients once instead of each into a zero copy.
-            pre = torch.baddbmm(b_ih + b_hh, w_ih, seq).view(K, 4 * h, W, B).permute(2, 0, 1, 3)
-            pre = pre.contiguous().unbind(0)
+            # The input part of every step's gates at once, (W, K, 4h, B), made in that layout so that
+            # each step's block is contiguous; unbind, not indexing, so that the backward stacks the
+            # W step gradients once instead of adding each into a zero copy.
+            if seq.shape[2] == 1:
+                pre = torch.addcmul(b_ih + b_hh, w_ih, seq)  # one input feature: a broadcast product
+            else:
+                pre = torch.matmul(w_ih, seq) + (b_ih + b_hh)
+            pre = pre.unbind(0)
             hs, c = None, None
             outs = []
             for t in range(W):
@@ -152,10 +156,9 @@ class _Stack:
                 if layer < layers - 1:
                     outs.append(hs)
             if layer < layers - 1:
-                nxt = torch.stack(outs, dim=2)  # (K, h, W, B)
+                seq = torch.stack(outs)  # (W, K, h, B)
                 if drop is not None:
-                    nxt = drop(nxt)
-                seq = nxt.reshape(K, h, W * B)
+                    seq = drop(seq.transpose(0, 1)).transpose(0, 1)
             out = hs
         if drop is not None:
             out = drop(out)

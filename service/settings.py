@@ -38,7 +38,7 @@ class Settings(BaseSettings):
     embedded_training: Literal["process", "thread"] = "process"  # bench/jobs.py measures both
     torch_threads: int = Field(1, ge=1, le=256)
     workers: int | None = Field(None, ge=1, le=256)  # embedded consumer's training processes; None: the cores
-    train_group_size: int = Field(16, ge=1, le=1024)  # bulk jobs one worker trains together (models/stacked.py)
+    train_group_size: int = Field(8, ge=1, le=1024)  # bulk jobs one worker trains together (models/stacked.py)
     job_heartbeat_timeout: float = Field(60.0, gt=0)
     job_reap_interval: float = Field(10.0, gt=0)
     job_max_attempts: int = Field(3, ge=1, le=100)
