@@ -137,25 +137,29 @@ def test_cancelling_one_running_member_drops_it_and_the_others_finish(factory, s
     assert a.status == c.status == "succeeded" and a.progress["epoch"] == c.progress["epoch"] == 400
 
 
-def test_the_embedded_worker_trains_a_bulk_request_in_groups(settings):
-    s = settings.model_copy(update={"embedded_training": "thread", "workers": 2, "train_group_size": 3})
+def test_the_embedded_worker_trains_a_bulk_request_in_groups_and_a_single_request_first(settings):
+    s = settings.model_copy(update={"embedded_training": "thread", "workers": 1, "train_group_size": 3})
     rt = open_runtime(s)
     worker = EmbeddedWorker(rt)
     symbols = ["A", "B", "C", "D", "E"]
     try:
         with rt.unit_of_work() as session:
-            for i, symbol in enumerate(symbols):
+            for i, symbol in enumerate([*symbols, "SOLO"]):
                 make_series(session, symbol=symbol, n=400 + i)
+        requested = usecase.request_training(rt, tickers=symbols, params=TINY)  # queued first
+        solo, _ = usecase.train_ticker(rt, symbol="SOLO", params=TINY)  # asked for later, by name
         worker.start()
-        requested = usecase.request_training(rt, tickers=symbols, params=TINY)
         ids = [j.id for j in requested.jobs]
         deadline = time.monotonic() + 120
-        while any(usecase.read_job(rt, job_id=i).status in ("queued", "running") for i in ids):
+        while any(usecase.read_job(rt, job_id=i).status in ("queued", "running") for i in [*ids, solo.id]):
             assert time.monotonic() < deadline, "the jobs did not finish"
             time.sleep(0.2)
         jobs = [usecase.read_job(rt, job_id=i) for i in ids]
         assert [j.status for j in jobs] == ["succeeded"] * 5 and all(j.model_version == 1 for j in jobs)
-        assert max(j.progress["group_size"] for j in jobs) >= 2  # grouped, not one by one
+        assert sorted(j.progress["group_size"] for j in jobs) == [2, 2, 3, 3, 3]  # two groups, not five jobs
+        alone = usecase.read_job(rt, job_id=solo.id)
+        assert alone.status == "succeeded" and "group" not in alone.progress
+        assert alone.finished_at <= min(j.started_at for j in jobs)  # it jumped the queue
     finally:
         worker.stop()
         rt.close()
