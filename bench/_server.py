@@ -63,9 +63,9 @@ class Server:
         self._log.close()
 
 
-def synthetic_csv(symbols: list[str], n_rows: int, start: str = "2015-01-01") -> str:
+def synthetic_csv(symbols: list[str], n_rows: int, start: str = "2015-01-01", seed: int = 0) -> str:
     """Long-format CSV of random-walk closes (seeded) for many tickers, for POST /series."""
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(seed)
     days = np.busday_offset(start, np.arange(n_rows), roll="forward")
     lines = ["ticker,date,close"]
     for symbol in symbols:

@@ -23,7 +23,7 @@ import argparse
 import tempfile
 import time
 import warnings
-from datetime import UTC, date, datetime, timedelta
+from datetime import date
 from pathlib import Path
 
 import numpy as np

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
@@ -29,12 +28,12 @@ import numpy as np
 import torch
 
 from models.calibration import Calibration, PointRule, base_rate
-from models.errors import ConfigError, InsufficientData, TrainingFailed, TrainingStopped
+from models.errors import ConfigError, InsufficientData
 from models.evaluate import backtest
 from models.lstm import LSTMConfig, PriceLSTM
-from models.optim import Adam
 from models.predict import Predictor
 from models.seasonality import Profile
+from models.stacked import Fitted, StackEpoch, fit_stack, stack_key
 from models.volatility import Volatility, ewma_baseline_sigma
 from models.windows import check_prices, log_returns, return_windows, robust_scale
 
@@ -242,85 +241,50 @@ def prepare(prices: np.ndarray, config: LSTMConfig, *, dates: Sequence[str] | No
                     x=x, y=y, stale=np.all(windows == 0.0, axis=1), center=center, profile=profile, slots=slots)
 
 
-@dataclass
-class Fitted:
-    """The net's best weights and how the epochs went."""
-
-    state_dict: dict[str, torch.Tensor]
-    history: list[dict]
-    best_epoch: int
-    train_seconds: float
-    windows_seen: int
-
-
 def fit(prepared: Prepared, *, seed: int, on_epoch: Callable[[EpochInfo], bool | None] | None = None,
         should_stop: Callable[[], bool] | None = None) -> Fitted:
     """Fit the net on the training windows with early stopping on the validation windows.
 
-    on_epoch(info) after each epoch (True stops); should_stop() between batches (True stops):
-    both raise TrainingStopped.
+    The stacked kernel (models/stacked.py) with one model, so that fit_many gives each series the
+    model this gives it. on_epoch(info) after each epoch (True stops); should_stop() between
+    batches (True stops): both raise TrainingStopped.
     """
-    s, config = prepared.split, prepared.config
-    x_train, y_train = prepared.rows(s.window_start, s.train_end)
-    x_val, y_val = prepared.rows(s.train_end, s.test_start)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        net = PriceLSTM(config)
-        gen = torch.Generator().manual_seed(seed)
-        return _epochs(net, config, x_train, y_train, x_val, y_val, gen, on_epoch, should_stop)
+    hook = None
+    if on_epoch is not None:
+        def hook(e: StackEpoch) -> bool | None:
+            return on_epoch(EpochInfo(e.epoch, e.max_epochs, e.train_loss, e.val_loss, e.elapsed_s))
+    (out,) = fit_many([prepared], seeds=[seed], on_epoch=hook, should_stop=should_stop)
+    if isinstance(out, Exception):
+        raise out
+    return out
 
 
-def _epochs(net, config, x_train, y_train, x_val, y_val, gen, on_epoch, should_stop) -> Fitted:
-    """The epoch loop: shuffled whole-tensor batches, clipping, early stopping on val loss."""
-    opt = Adam(net.parameters(), lr=config.lr)
-    n = x_train.shape[0]
-    history: list[dict] = []
-    best_loss, best_epoch, best_state, stale, seen = float("inf"), 0, None, 0, 0
-    start = time.perf_counter()
-    for epoch in range(1, config.epochs + 1):
-        net.train()
-        order = torch.randperm(n, generator=gen)
-        total = 0.0
-        for i in range(0, n, config.batch_size):
-            if should_stop is not None and should_stop():
-                raise TrainingStopped(f"training stopped by the caller in epoch {epoch}", epoch=epoch)
-            idx = order[i : i + config.batch_size]
-            _, loss = net(x_train[idx], y_train[idx])
-            opt.zero_grad()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(net.parameters(), config.grad_clip)
-            opt.step()
-            total += float(loss.detach()) * idx.numel()
-        seen += n
-        net.eval()
-        val_loss = _chunked_loss(net, x_val, y_val)
-        train_loss = total / n
-        if not (np.isfinite(train_loss) and np.isfinite(val_loss)):
-            raise TrainingFailed(
-                f"loss became {train_loss if not np.isfinite(train_loss) else val_loss} at epoch {epoch}: "
-                f"lower lr (now {config.lr}) or grad_clip (now {config.grad_clip})"
-            )
-        history.append({"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss})
-        if val_loss < best_loss:
-            best_loss, best_epoch, stale = val_loss, epoch, 0
-            best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
-        else:
-            stale += 1
-        elapsed = time.perf_counter() - start
-        if on_epoch is not None and on_epoch(EpochInfo(epoch, config.epochs, train_loss, val_loss, elapsed)):
-            raise TrainingStopped(f"training stopped by the caller after epoch {epoch}", epoch=epoch)
-        if stale >= config.patience:
-            break
-    return Fitted(best_state, history, best_epoch, time.perf_counter() - start, seen)
+def fit_many(prepared: Sequence[Prepared], *, seeds: Sequence[int],
+             on_epoch: Callable[[StackEpoch], bool | None] | None = None,
+             should_stop: Callable[[], bool] | None = None) -> list[Fitted | Exception]:
+    """fit() for many series at once: those with equal configs (window as used) train as one stack.
 
-
-def _chunked_loss(net: PriceLSTM, x: torch.Tensor, y: torch.Tensor) -> float:
-    """Mean loss over x in EVAL_CHUNK pieces, so memory does not grow with the validation part."""
-    total = 0.0
-    with torch.inference_mode():
-        for i in range(0, x.shape[0], EVAL_CHUNK):
-            total += float(net(x[i : i + EVAL_CHUNK], y[i : i + EVAL_CHUNK])[1]) * min(EVAL_CHUNK, x.shape[0] - i)
-    return total / x.shape[0]
+    Returns per series its Fitted, or the exception that ended it alone (TrainingStopped when
+    on_epoch(StackEpoch) returned True for it, TrainingFailed on a non-finite loss); should_stop()
+    between batches raises TrainingStopped for all. StackEpoch.index is the series' position here.
+    """
+    if len(seeds) != len(prepared):
+        raise ConfigError(f"seeds={len(seeds)} items: need one per series ({len(prepared)})")
+    groups: dict[tuple, list[int]] = {}
+    for i, p in enumerate(prepared):
+        groups.setdefault(stack_key(p.config), []).append(i)
+    out: list[Fitted | Exception | None] = [None] * len(prepared)
+    for members in groups.values():
+        data = []
+        for i in members:
+            p, s = prepared[i], prepared[i].split
+            lo, mid, hi = 0, s.train_end - s.window_start, s.test_start - s.window_start
+            data.append((p.x[lo:mid], p.y[lo:mid], p.x[mid:hi], p.y[mid:hi]))
+        fitted = fit_stack(prepared[members[0]].config, data, [seeds[i] for i in members], on_epoch=on_epoch,
+                           should_stop=should_stop, indices=members)
+        for i, f in zip(members, fitted):
+            out[i] = f
+    return out  # type: ignore[return-value]
 
 
 def finish(prepared: Prepared, fitted: Fitted, *, seed: int) -> TrainResult:

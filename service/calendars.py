@@ -21,7 +21,6 @@ import threading
 import warnings
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from zoneinfo import ZoneInfo
 
 import numpy as np
 

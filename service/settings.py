@@ -55,6 +55,8 @@ class Settings(BaseSettings):
     embedded_worker: bool = True
     embedded_training: Literal["process", "thread"] = "process"  # bench/jobs.py measures both
     torch_threads: int = Field(1, ge=1, le=256)
+    workers: int | None = Field(None, ge=1, le=256)  # embedded consumer's training processes; None: the cores
+    train_group_size: int = Field(8, ge=1, le=1024)  # bulk jobs one worker trains together (models/stacked.py)
     job_heartbeat_timeout: float = Field(60.0, gt=0)
     job_reap_interval: float = Field(10.0, gt=0)
     job_max_attempts: int = Field(3, ge=1, le=100)
@@ -173,6 +175,16 @@ class Settings(BaseSettings):
     def queue(self) -> str:
         """The job queue URL: the setting, or an embedded SQLite file under the data directory."""
         return self.queue_url or f"sqlite:///{(self.data_dir / 'queue.db').resolve()}"
+
+    @property
+    def embedded_workers(self) -> int:
+        """Training processes of the consumer inside `serve`: PRICECAST_WORKERS, else one per usable core."""
+        if self.workers is not None:
+            return self.workers
+        try:
+            return max(1, len(os.sched_getaffinity(0)))
+        except AttributeError:  # not on Linux
+            return max(1, os.cpu_count() or 1)
 
     @property
     def heartbeat_interval(self) -> float:

@@ -267,14 +267,19 @@ def _release(factory: sessionmaker[Session], job_id: int, attempt: int) -> None:
         log.warning("job %s: could not release: %s", job_id, exc)
 
 
-def requeue_interrupted(factory: sessionmaker[Session], job_id: int, *, attempt: int | None = None,
+def requeue_interrupted(factory: sessionmaker[Session], job_id: int | None, *, attempt: int | None = None,
                         worker_suffix: str | None = None) -> bool:
     """The server is shutting down mid-job: put the job back in the queue; return whether it was ours.
 
     The attempt does not count (a shutdown is no failure of the job), and `heartbeat_at` (when a
     queued job was last sent) is aged so the next reaper pass, in any process, sends it again.
+    job_id None: every running job of the worker named by worker_suffix (a killed group's members).
     """
-    where = [TrainingJob.id == job_id, TrainingJob.status == JobStatus.RUNNING]
+    if job_id is None and worker_suffix is None:
+        raise ValueError("requeue_interrupted needs a job id or a worker")
+    where = [TrainingJob.status == JobStatus.RUNNING]
+    if job_id is not None:
+        where.append(TrainingJob.id == job_id)
     if attempt is not None:
         where.append(TrainingJob.attempts == attempt)
     if worker_suffix is not None:
@@ -392,9 +397,8 @@ def run_training(settings: Settings, factory: sessionmaker[Session], *, job_id: 
         check_cost(settings, symbol=symbol, rows=int(data.prices.size), config=config)  # it may have grown since
         result = train(data.prices, config, seed=seed, dates=data.dates, price_field=data.price_field,
                        on_epoch=epoch_done, should_stop=should_stop, slots=data.slots, n_slots=data.n_slots)
-        stored = save_checkpoint(settings, result, ticker_id=ticker_id, job_id=job_id, attempt=attempt)
-        status = _register(settings, factory, job_id=job_id, attempt=attempt, result=result, stored=stored,
-                           data=data, revision=revision, started=started, owner=(ticker_id, symbol, born))
+        status = store_result(settings, factory, job_id=job_id, attempt=attempt, ticker_id=ticker_id, result=result,
+                              data=data, revision=revision, started=started, owner=(ticker_id, symbol, born))
         log.info("job %s %s", job_id, status or "lost", extra={**ctx, "event": f"job_{status or 'lost'}"})
         return status
     except TrainingStopped:
@@ -451,6 +455,15 @@ def trained_data_changed(session: Session, *, ticker: Ticker, owner: tuple[int, 
         return (f"the prices of {symbol} were replaced or changed while the job trained (the {n} prices it trained on "
                 f"are no longer the series' first {n}, data_sha256 {result.data_sha256[:12]}...)")
     return None
+
+
+def store_result(settings: Settings, factory: sessionmaker[Session], *, job_id: int, attempt: int, ticker_id: int,
+                 result: Any, data: Any, revision: int, started: float,
+                 owner: tuple[int, str, datetime]) -> str | None:
+    """Save a trained result's checkpoint and register it as the job's version (None: the job is no longer ours)."""
+    stored = save_checkpoint(settings, result, ticker_id=ticker_id, job_id=job_id, attempt=attempt)
+    return _register(settings, factory, job_id=job_id, attempt=attempt, result=result, stored=stored,
+                     data=data, revision=revision, started=started, owner=owner)
 
 
 def _register(settings: Settings, factory: sessionmaker[Session], *, job_id: int, attempt: int, result: Any,

@@ -14,7 +14,9 @@ import time
 from collections.abc import Callable
 
 from huey.consumer import Consumer
+from sqlalchemy.orm import Session, sessionmaker
 
+from service.grouptraining import is_queued
 from service.logs import configure_logging
 from service.settings import Settings
 from service.usecases.runtime import Runtime, build_runtime
@@ -102,20 +104,24 @@ def _child(settings: Settings, job_id: int, server_pid: int) -> None:
     execute_here(settings, job_id, interrupt=_interrupted.is_set)
 
 
-def execute_in_child(settings: Settings, job_id: int, *, stopping: threading.Event | None = None,
-                     started: Callable[[multiprocessing.process.BaseProcess | None], None] | None = None) -> None:
-    """Run a job in a fresh child process (the embedded consumer), so training never holds the API's GIL.
+def execute_in_child(settings: Settings, job_id: int, sessions: sessionmaker[Session] | None = None, *,
+                     stopping: threading.Event | None = None,
+                     track: Callable[[multiprocessing.process.BaseProcess, bool], None] | None = None) -> None:
+    """Run a job (or the group it leads) in a fresh child process (the embedded consumer), so training never holds
+    the API's GIL.
 
-    `stopping` set (the server shuts down): the child got SIGTERM and re-queues its job at the next
-    batch; one that is still alive PRICECAST_SHUTDOWN_TIMEOUT seconds later is killed, and the job
+    `stopping` set (the server shuts down): the child got SIGTERM and re-queues its jobs at the next
+    batch; one that is still alive PRICECAST_SHUTDOWN_TIMEOUT seconds later is killed, and its jobs
     re-queued from here.
     """
+    if not is_queued(sessions or process_runtime(settings).sessions, job_id):
+        return  # claimed already, by a group or another worker: no process to start
     ctx = multiprocessing.get_context("forkserver")
     child = ctx.Process(target=_child, args=(settings, job_id, os.getpid()), name=f"pricecast-job-{job_id}",
                         daemon=True)
     child.start()
-    if started is not None:
-        started(child)
+    if track is not None:
+        track(child, True)
     try:
         while child.is_alive():
             child.join(WATCHDOG_SECONDS)
@@ -125,11 +131,11 @@ def execute_in_child(settings: Settings, job_id: int, *, stopping: threading.Eve
                     log.error("job %s: training process %s ignored the shutdown; killing it", job_id, child.pid)
                     child.kill()
                     child.join()
-                    requeue_interrupted(process_runtime(settings), job_id=job_id, worker_suffix=f":{child.pid}")
+                    requeue_interrupted(process_runtime(settings), job_id=None, worker_suffix=f":{child.pid}")
                 break
     finally:
-        if started is not None:
-            started(None)
+        if track is not None:
+            track(child, False)
     if child.exitcode != 0:
         log.error("job %s: training process exited with code %s; the reaper will re-queue it", job_id, child.exitcode)
 
@@ -170,22 +176,25 @@ class QuietConsumer(Consumer):
 
 
 class EmbeddedWorker:
-    """The consumer inside `pricecast serve`: one thread that runs each job in a child process.
+    """The consumer inside `pricecast serve`: PRICECAST_WORKERS threads, each running a job (or a group) in a child.
 
-    stop() (SIGTERM, Ctrl-C) asks the running job to stop at its next batch; it goes back to the
+    stop() (SIGTERM, Ctrl-C) asks the running jobs to stop at their next batch; they go back to the
     queue, and stop() returns within PRICECAST_SHUTDOWN_TIMEOUT plus about a second.
     """
 
     def __init__(self, runtime: Runtime) -> None:
         settings = runtime.settings
         self.stopping = threading.Event()
-        self.child: multiprocessing.process.BaseProcess | None = None
+        self.children: set[multiprocessing.process.BaseProcess] = set()  # one per busy consumer thread
+        self.children_lock = threading.Lock()
         if settings.embedded_training == "thread":
             runtime.queue.execute = lambda job_id: execute_here(settings, job_id, interrupt=self.stopping.is_set)
         else:
-            runtime.queue.execute = lambda job_id: execute_in_child(settings, job_id, stopping=self.stopping,
-                                                                    started=self._track)
-        self.consumer = QuietConsumer(runtime.queue.huey, workers=1, worker_type="thread", periodic=False,
+            runtime.queue.execute = lambda job_id: execute_in_child(settings, job_id, runtime.sessions,
+                                                                    stopping=self.stopping, track=self._track)
+        # Thread workers that each wait on a training child: one child per core by default.
+        self.consumer = QuietConsumer(runtime.queue.huey, workers=settings.embedded_workers, worker_type="thread",
+                                      periodic=False,
                                       initial_delay=0.01, max_delay=0.5, backoff=1.15, check_worker_health=True,
                                       health_check_interval=5)
         self.reaper = Reaper(runtime)
@@ -198,9 +207,10 @@ class EmbeddedWorker:
         self.consumer.start()
         self.reaper.start()
 
-    def _track(self, child: multiprocessing.process.BaseProcess | None) -> None:
-        self.child = child
-        if child is not None and self.stopping.is_set():
+    def _track(self, child: multiprocessing.process.BaseProcess, alive: bool) -> None:
+        with self.children_lock:
+            (self.children.add if alive else self.children.discard)(child)
+        if alive and self.stopping.is_set():
             self._signal(child)
 
     @staticmethod
@@ -213,8 +223,9 @@ class EmbeddedWorker:
     def stop(self) -> None:
         self.reaper.stopped.set()
         self.stopping.set()
-        child = self.child
-        if child is not None:
+        with self.children_lock:
+            children = list(self.children)
+        for child in children:
             self._signal(child)
         self.consumer.stop(graceful=True)
 

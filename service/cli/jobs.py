@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
+
 import typer
 from rich.markup import escape
 
 from service.cli.app import app, console, err_console, fail_with, print_json, runtime_of, settings_of
-from service.cli.progress import train_here
+from service.cli.progress import report_job, train_here
 from service.errors import PricecastError
 
 
@@ -65,11 +67,17 @@ def train(
         out.print(f"[red]{escape(err.ticker)}[/]: {escape(err.message)}", highlight=False)
     created = set(requested.created)
     finished = []
+    grouped = not queue and len(created) > 1 and rt.settings.train_group_size > 1
+    if grouped:  # many tickers: trained together in groups (service/grouptraining.py), outcomes below
+        out.print(f"training {len(created)} tickers in groups of up to {rt.settings.train_group_size}", highlight=False)
+        training.run_jobs(rt, job_ids=requested.created, worker_id=f"cli:{os.getpid()}")
     for job in requested.jobs:
         if job.id not in created:
             out.print(f"{job.ticker}: job {job.id} is already {job.status}; not started again", highlight=False)
         elif queue:
             out.print(f"{job.ticker}: job {job.id} queued", highlight=False)
+        elif grouped:
+            finished.append(report_job(rt, job_id=job.id, symbol=job.ticker, quiet_stdout=json_out))
         else:
             finished.append(train_here(rt, job_id=job.id, symbol=job.ticker, quiet_stdout=json_out))
     if json_out:

@@ -18,8 +18,7 @@ def train_here(rt, *, job_id: int, symbol: str, quiet_stdout: bool = False) -> d
     `quiet_stdout` sends the progress to stderr, for commands whose stdout is JSON.
     """
     console: Console = err_console if quiet_stdout else stdout_console
-    from service.tables import JobStatus
-    from service.usecases import registry, training
+    from service.usecases import training
 
     worker_id = f"cli:{os.getpid()}"
     if is_terminal() and not quiet_stdout:
@@ -37,7 +36,18 @@ def train_here(rt, *, job_id: int, symbol: str, quiet_stdout: bool = False) -> d
                           f"val_loss {info.val_loss:.5f} elapsed {info.elapsed_s:.1f}s", highlight=False, markup=False)
 
         status = training.run_job(rt, job_id=job_id, worker_id=worker_id, on_epoch=on_epoch)
+    return report_job(rt, job_id=job_id, symbol=symbol, status=status, quiet_stdout=quiet_stdout)
+
+
+def report_job(rt, *, job_id: int, symbol: str, status: str | None = None, quiet_stdout: bool = False) -> dict:
+    """Print a finished job's outcome next to the baselines; return a summary."""
+    console: Console = err_console if quiet_stdout else stdout_console
+    from service.tables import JobStatus
+    from service.usecases import registry, training
+
     job = training.read_job(rt, job_id=job_id)
+    status = status or (job.status if job.status in (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED)
+                        else None)
     line = job.message if status == JobStatus.SUCCEEDED else (job.error or job.message or status or job.status)
     console.print(f"{symbol}: {status or job.status}: {line}", highlight=False, markup=False)
     if job.model_version is not None:

@@ -17,6 +17,7 @@ from sqlalchemy import select, update
 from models.train import EpochInfo
 from service.db import utcnow
 from service.errors import Unavailable
+from service.grouptraining import is_groupable, run_group
 from service.registry import find_active
 from service.retraining import submit_bulk
 from service.schemas import BulkTrainRead, JobListRead, JobRead, TickerError
@@ -111,15 +112,32 @@ def run_job(rt: Runtime, *, job_id: int, worker_id: str, on_epoch: Callable[[Epo
             interrupt: Callable[[], bool] | None = None) -> str | None:
     """Claim a queued job and train it in this process; return its final status (None: not ours).
 
-    interrupt() true (this process is shutting down): the job stops at its next batch and is re-queued.
+    A bulk job trains in a group with other queued bulk jobs of the same parameters
+    (service/grouptraining.py); a single-ticker job, or any job with PRICECAST_TRAIN_GROUP_SIZE=1, alone.
+    interrupt() true (this process is shutting down): the job (or group) stops at its next batch and is re-queued.
     """
+    if rt.settings.train_group_size > 1 and on_epoch is None and is_groupable(rt.sessions, job_id):
+        return run_group(rt.settings, rt.sessions, job_id=job_id, worker_id=worker_id, interrupt=interrupt)
     return run_training(rt.settings, rt.sessions, job_id=job_id, worker_id=worker_id, on_epoch=on_epoch,
                         interrupt=interrupt)
 
 
-def requeue_interrupted(rt: Runtime, *, job_id: int, worker_suffix: str) -> bool:
-    """A training process was killed during shutdown: put its job back in the queue (the next reaper pass sends it)."""
+def requeue_interrupted(rt: Runtime, *, job_id: int | None, worker_suffix: str) -> bool:
+    """A training process was killed during shutdown: put its job (None: every job it ran, a group) back in the
+    queue (the next reaper pass sends it)."""
     return _requeue_interrupted(rt.sessions, job_id, worker_suffix=worker_suffix)
+
+
+def run_jobs(rt: Runtime, *, job_ids: list[int], worker_id: str) -> dict[int, str | None]:
+    """Run these queued jobs in this process (bulk ones in groups); return each job's final status."""
+    out: dict[int, str | None] = {}
+    for job_id in job_ids:
+        if job_id not in out:
+            run_job(rt, job_id=job_id, worker_id=worker_id)
+            out[job_id] = None
+    with rt.reading() as session:
+        rows = session.execute(select(TrainingJob.id, TrainingJob.status).where(TrainingJob.id.in_(job_ids))).all()
+    return {**out, **{i: s for i, s in rows}}
 
 
 def reap(rt: Runtime) -> list[int]:

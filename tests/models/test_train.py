@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 
 from models.errors import InsufficientData, TrainingFailed, TrainingStopped
-from models.lstm import LSTMConfig, PriceLSTM
+from models.lstm import LSTMConfig
+from models.stacked import _Stack
 from models.train import EpochInfo, finish, fit, min_rows, prepare, split, train
 from tests.models.synthetic import ar1_prices, random_walk_prices, tiny_config
 
@@ -64,13 +65,12 @@ def test_early_stopping_keeps_the_best_epoch():
 
 
 def test_nan_loss_raises_training_failed(monkeypatch):
-    original = PriceLSTM.forward
+    original = _Stack.forward
 
-    def broken(self, x, targets=None):
-        pred, loss = original(self, x, targets)
-        return pred, None if loss is None else loss * float("nan")
+    def broken(self, x, drop=None):
+        return original(self, x, drop) * float("nan")
 
-    monkeypatch.setattr(PriceLSTM, "forward", broken)
+    monkeypatch.setattr(_Stack, "forward", broken)
     with pytest.raises(TrainingFailed, match="lower lr"):
         train(ar1_prices(400), tiny_config(), seed=0)
 
