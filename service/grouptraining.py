@@ -248,8 +248,11 @@ def run_group(settings: Settings, factory: sessionmaker[Session], *, job_id: int
                 _poll_cancels(factory, live)
             return bool(ready) and all(m.stop is not None for m, _, _ in ready)
 
-        fitted = fit_many([p for _, p, _ in ready], seeds=[seed for _, _, seed in ready], on_epoch=on_epoch,
-                          should_stop=between_batches)
+        try:
+            fitted = fit_many([p for _, p, _ in ready], seeds=[seed for _, _, seed in ready], on_epoch=on_epoch,
+                              should_stop=between_batches)
+        except TrainingStopped as stopped:  # every member was stopped (shutdown, timeout, cancels): each says why
+            fitted = [stopped] * len(ready)
         _write_progress(factory, members)
         for (m, prep, seed), f in zip(ready, fitted):
             status[m.job_id] = _complete(settings, factory, m, prep, seed, f, started)

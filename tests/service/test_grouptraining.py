@@ -163,3 +163,25 @@ def test_the_embedded_worker_trains_a_bulk_request_in_groups_and_a_single_reques
     finally:
         worker.stop()
         rt.close()
+
+
+def test_a_shutdown_between_batches_puts_every_member_back_in_the_queue(factory, settings):
+    """Issue 13 row 8 for groups: interrupt() stops the group at its next batch; nothing is registered, no attempt counts."""
+    _series(factory, ["A", "B", "C"])
+    ids = _bulk(factory, settings, ["A", "B", "C"], epochs=50, patience=50)
+    assert run_group(settings, factory, job_id=ids[0], worker_id="test:1", interrupt=lambda: True) is None
+    jobs = _jobs(factory, ids)
+    assert [(j.status, j.attempts, j.model_version_id) for j in jobs] == [("queued", 0, None)] * 3
+    assert all("shut down" in j.message for j in jobs)
+
+
+def test_a_cancel_survives_re_queueing_in_a_group(factory, settings):
+    """Issue 13 row 9 for groups: a cancelled member whose worker died is not trained again when a group claims it."""
+    _series(factory, ["A", "B"])
+    ids = _bulk(factory, settings, ["A", "B"])
+    with factory() as s:  # B was cancelled while running, then its worker died and the reaper re-queued it
+        s.get(TrainingJob, ids[1]).cancel_requested = True
+        s.commit()
+    assert run_group(settings, factory, job_id=ids[0], worker_id="test:1") == JobStatus.SUCCEEDED
+    a, b = _jobs(factory, ids)
+    assert (a.status, b.status, b.model_version_id) == ("succeeded", "cancelled", None)
