@@ -15,6 +15,13 @@ def database_label(settings: Settings) -> str:
     return mask_url(settings.db_url) or ""
 
 
+def checkpoint_store(settings: Settings) -> str:
+    """Where model weights are kept: rows in the database, or files under the data directory."""
+    if settings.checkpoint_store == "database":
+        return "in the database (table model_checkpoint)"
+    return str(settings.checkpoint_dir)
+
+
 @dataclass(frozen=True)
 class InfoRead:
     data_dir: str
@@ -78,6 +85,6 @@ def read_info(settings: Settings) -> InfoRead:
         access = "open: no API key configured (allowed on a loopback address only)"
     return InfoRead(
         data_dir=str(settings.data_dir), database=database_label(settings), database_url=mask_url(settings.db_url) or "",
-        queue=mask_url(settings.queue) or "", checkpoints=str(settings.checkpoint_dir),
+        queue=mask_url(settings.queue) or "", checkpoints=checkpoint_store(settings),
         embedded_worker=settings.embedded_worker, schema_revision=revision, head_revision=head, access=access,
         problem=problem, **counts)

@@ -53,13 +53,18 @@ def test_each_operation_lists_only_answers_it_can_give(client):
     for path in ("/healthz", "/metrics", "/config"):
         assert set(paths[path]["get"]["responses"]) == {"200", "500"}, path
     assert set(paths["/readyz"]["get"]["responses"]) == {"200", "500", "503"}
-    reads, writes = paths["/series"]["get"]["responses"], paths["/series/{ticker}"]["delete"]["responses"]
-    assert {"401", "429"} <= set(reads) and "403" not in reads  # any key may read
-    assert {"401", "403", "429", "422"} <= set(writes)
-    for path, operations in paths.items():  # 422 exactly where there is something to validate
+    for path, operations in paths.items():
         for method, op in operations.items():
-            validates = bool(op.get("parameters") or op.get("requestBody"))
-            assert ("422" in op["responses"]) == validates, f"{method} {path}"
+            codes, where = set(op["responses"]), f"{method.upper()} {path}"
+            takes_input = bool(op.get("parameters") or op.get("requestBody"))
+            assert ("422" in codes) == takes_input, f"{where}: 422 only where there is input to reject"
+            if op["security"]:
+                assert {"401", "429"} <= codes, where
+            else:
+                assert not {"401", "403", "429"} & codes, f"{where} checks no key"
+            if method == "get":
+                assert "403" not in codes, f"{where}: any key may read"
+    assert "403" in paths["/series/{ticker}"]["delete"]["responses"]  # a read-only key may not delete
 
 
 def test_open_operations_answer_without_a_key_when_keys_exist(settings):

@@ -25,7 +25,7 @@ def test_info_names_the_location_and_counts_what_is_there(pricecast, tmp_path):
     out = json.loads(pricecast("info", "--json").stdout)
     assert (out["tickers"], out["models"], out["active_models"], out["api_keys"]) == (1, 0, 0, 1)
     assert out["schema_revision"] == out["head_revision"] and out["problem"] is None
-    assert out["checkpoints"] == str(tmp_path / "var" / "checkpoints")
+    assert out["checkpoints"] in (str(tmp_path / "var" / "checkpoints"), "in the database (table model_checkpoint)")
     assert out["queue"] == f"sqlite:///{tmp_path / 'var' / 'queue.db'}"
     assert out["access"].startswith("API key required")
     text = pricecast("info").stdout
@@ -69,3 +69,13 @@ def test_the_default_location_does_not_depend_on_the_working_directory(tmp_path)
     # A relative PRICECAST_DATA_DIR is read once, against where the process starts, and shown whole.
     rel = _info_from(tmp_path, PRICECAST_DATA_DIR="data")
     assert rel["data_dir"] == str(tmp_path / "data") and rel["database"] == str(tmp_path / "data" / "pricecast.db")
+
+
+def test_info_names_the_checkpoint_store():
+    from service.settings import Settings
+    from service.usecases.info import checkpoint_store
+
+    files = Settings(data_dir=Path("/srv/pc"))
+    assert checkpoint_store(files) == "/srv/pc/checkpoints"
+    in_db = files.model_copy(update={"checkpoint_store": "database"})
+    assert checkpoint_store(in_db) == "in the database (table model_checkpoint)"

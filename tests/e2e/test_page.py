@@ -474,3 +474,19 @@ def test_the_ticker_list_stays_usable_with_ten_thousand_tickers(playwright, tmp_
         page.locator("[data-testid=series-meta]").filter(has_text="2 rows").wait_for()
         assert any("prefix=T09999&limit=1" in u for u in browser.urls)
     assert browser.errors == []
+
+
+def test_api_docs_render_offline_from_the_service(server, browser):
+    # Swagger UI's files come from the service itself: the browser asks nothing of any other host
+    # (this machine has no internet, so a CDN link would leave the page blank).
+    page = browser.page
+    page.goto(server.url + "/docs")
+    page.wait_for_selector(".swagger-ui .opblock-summary-path")
+    paths = page.eval_on_selector_all(".swagger-ui .opblock-summary-path", "els => els.map(e => e.textContent)")
+    assert "/forecast" in paths and "/healthz" in paths
+    # The security scheme gives the Authorize button and a lock on the operations that need a key.
+    assert page.locator(".swagger-ui .auth-wrapper .authorize").count() == 1
+    assert page.locator(".swagger-ui .opblock .authorization__btn").count() >= 10
+    assert [u for u in browser.urls if not u.startswith((server.url, "data:"))] == []
+    shoot(browser, "api-docs", to_docs=False)
+    assert browser.errors == []
