@@ -75,7 +75,7 @@ def test_info_names_the_checkpoint_store():
     from service.settings import Settings
     from service.usecases.info import checkpoint_store
 
-    files = Settings(data_dir=Path("/srv/pc"))
-    assert checkpoint_store(files) == "/srv/pc/checkpoints"
-    in_db = files.model_copy(update={"checkpoint_store": "database"})
+    in_db = Settings(data_dir=Path("/srv/pc"))  # the default
     assert checkpoint_store(in_db) == "in the database (table model_checkpoint)"
+    files = in_db.model_copy(update={"checkpoint_store": "files"})
+    assert checkpoint_store(files) == "/srv/pc/checkpoints"
