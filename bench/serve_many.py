@@ -132,7 +132,7 @@ def main() -> None:
             ("server RSS idle (no model loaded)", f"{idle:.0f} MB"),
             (f"server RSS with all {args.tickers} models loaded", f"{loaded:.0f} MB"),
             (f"server RSS after answering all {args.tickers} again", f"{after_all:.0f} MB"),
-            (f"repeat of all {args.tickers}, per batch (median; the answer cache keeps 4,096)",
+            (f"repeat of all {args.tickers}, per batch (median)",
              f"{statistics.median(again):.1f} ms"),
         ]
         for name, value in rows:
