@@ -91,16 +91,14 @@ class LRU:
             (self.max_bytes is not None and self.bytes > self.max_bytes)
 
 
-# Python and torch objects around a loaded model's arrays (modules, parameter and tensor
-# headers, dicts), measured as RSS growth per loaded checkpoint (bench/serve_many.py): about 18 KB.
-PREDICTOR_OVERHEAD_BYTES = 18_000
+# Python and torch objects around a loaded model's arrays (tensor headers, dicts, the
+# Predictor), measured as RSS growth per loaded checkpoint beyond its arrays: about 6.6 KB.
+PREDICTOR_OVERHEAD_BYTES = 7_000
 
 
 def predictor_bytes(predictor: Predictor) -> int:
     """Estimated memory of a loaded model: its weights, its calibration pool and a fixed overhead."""
-    weights = sum(p.numel() * p.element_size() for p in predictor.net.parameters())
-    pool = getattr(getattr(predictor.calibration, "z", None), "nbytes", 0)
-    return weights + pool + PREDICTOR_OVERHEAD_BYTES
+    return predictor.nbytes + PREDICTOR_OVERHEAD_BYTES
 
 
 class Caches:
