@@ -9,14 +9,16 @@ from __future__ import annotations
 import logging
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
-from collections.abc import Callable
+from itertools import groupby
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
 import torch
-from sqlalchemy import Engine, and_, func, or_, select
+from sqlalchemy import Engine, and_, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
@@ -298,12 +300,20 @@ def _recent_prices(session: Session, targets: list[_Target]) -> dict[int, list[t
             by_cut.setdefault(_TS_MIN if cut is None else cut, []).append(tid)
     out: dict[int, list[tuple]] = {t.ticker_id: [] for t in targets}
     groups = list(by_cut.items())
-    for chunk in range(0, len(groups), _GROUPS):
-        where = or_(*(and_(PricePoint.ticker_id.in_(tids), PricePoint.ts >= cut) for cut, tids in groups[chunk:chunk + _GROUPS]))
-        query = (select(PricePoint.ticker_id, PricePoint.ts, PricePoint.close, PricePoint.adj_close)
-                 .where(where).order_by(PricePoint.ticker_id, PricePoint.ts))
-        for tid, day, close, adj in session.connection().execute(query):  # Core rows: no ORM row processing
-            out[tid].append((day, close, adj))
+    # Straight to the driver: 150,000 rows through SQLAlchemy's result objects took 0.2 s of CPU.
+    connection = session.connection()
+    mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+    cursor = connection.connection.cursor()
+    try:
+        for chunk in range(0, len(groups), _GROUPS):
+            part = groups[chunk:chunk + _GROUPS]
+            where = " OR ".join(f"(ticker_id IN ({', '.join([mark] * len(tids))}) AND ts >= {mark})" for _, tids in part)
+            cursor.execute(f"SELECT ticker_id, ts, close, adj_close FROM price_point WHERE {where} "
+                           "ORDER BY ticker_id, ts", [v for cut, tids in part for v in (*tids, cut)])
+            for tid, rows in groupby(cursor.fetchall(), key=itemgetter(0)):
+                out[tid] = [r[1:] for r in rows]
+    finally:
+        cursor.close()
     return out
 
 
