@@ -132,6 +132,7 @@ def main() -> None:
             warm = [post(c, batch, [80, 95], pid) for _ in range(10)]
             spread = [post(c, symbols[k:k + args.batch], [80, 95], pid)
                       for k in range(args.batch, args.tickers, args.batch)]
+            spread_cpu = CPU_MS[len(CPU_MS) - len(spread):]
             loaded = rss_mb(pid)
             again = [post(c, symbols[k:k + args.batch], [80, 95], pid) for k in range(0, args.tickers, args.batch)]
             after_all = rss_mb(pid)
@@ -152,6 +153,7 @@ def main() -> None:
              f"{statistics.median(warm) / args.batch:.4f} ms"),
             (f"cold batches over the other {args.tickers - args.batch} tickers (median)",
              f"{statistics.median(spread):.0f} ms" if spread else "-"),
+            ("  server CPU time of those requests (median)", f"{statistics.median(spread_cpu):.0f} ms" if spread else "-"),
             ("server RSS before the batches (one model loaded)", f"{idle:.0f} MB"),
             (f"server RSS with all {args.tickers} models loaded", f"{loaded:.0f} MB"),
             (f"server RSS after answering all {args.tickers} again", f"{after_all:.0f} MB"),
