@@ -10,6 +10,7 @@ change. Direction: up when mu > 0, down when mu < 0, and the base rate's directi
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -43,6 +44,9 @@ class Prediction:
     trend: str  # 'up' or 'down'
     prob_up: float
     intervals: list[tuple[int, float, float]]  # (level, low, high), ascending by level
+
+
+_BUILDING = threading.Lock()
 
 
 def state_shapes(config: LSTMConfig) -> dict[str, tuple[int, ...]]:
@@ -97,17 +101,20 @@ class Predictor:
 
     @property
     def net(self) -> PriceLSTM:
+        """The module; built from the state on first use (its parameters share the state's memory)."""
         if self._net is None:
-            net = PriceLSTM(self.config)
-            net.load_state_dict(self._state)
-            self._ready(net)
-            self._net, self._state = net, None
+            with _BUILDING:  # request threads share cached predictors
+                if self._net is None:
+                    net = PriceLSTM(self.config)
+                    net.load_state_dict(self._state, assign=True)
+                    self._ready(net)
+                    self._net = net
         return self._net
 
     @property
     def weights(self) -> dict[str, torch.Tensor]:
         """The net's tensors by state_dict name, without building the module."""
-        return self._state if self._state is not None else {k: v for k, v in self._net.state_dict().items()}
+        return self._state if self._state is not None else self._net.state_dict()
 
     @property
     def nbytes(self) -> int:

@@ -137,3 +137,20 @@ def test_refuses_metadata_whose_config_does_not_fit_the_tensors(tiny_result):
     raw += b" " * (-len(raw) % 8)
     with pytest.raises(CheckpointError, match="metadata does not match the weights"):
         checkpoints.from_bytes(struct.pack("<Q", len(raw)) + raw + data[8 + n :])
+
+
+def test_the_module_built_from_the_state_shares_its_memory_and_is_built_once(tiny_result, tiny_prices):
+    import threading
+
+    loaded = checkpoints.from_bytes(checkpoints.to_bytes(tiny_result))
+    before = loaded.predict(tiny_prices)
+    nets = []
+    threads = [threading.Thread(target=lambda: nets.append(loaded.net)) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len({id(n) for n in nets}) == 1
+    params = dict(nets[0].named_parameters())
+    assert all(params[k].data_ptr() == v.data_ptr() for k, v in loaded.weights.items())
+    assert loaded.predict(tiny_prices) == before
