@@ -2,12 +2,14 @@
 
 tests/api/test_forecast_api.py covers one process (a cache miss refuses the file by hash, the
 version is marked broken, a retrain repairs it). Here process A trains and has the model in
-memory; the file is then damaged on disk: process B, loading it for the first time, refuses
+memory; its checkpoint is then damaged in the database: process B, loading it for the first time, refuses
 it by hash and marks it broken, and A, whose in-memory copy is still intact, follows the
 registry and refuses too. A retrain in A repairs both.
 """
 
 from __future__ import annotations
+
+import sqlite3
 
 import httpx
 import pytest
@@ -28,10 +30,13 @@ def test_second_process_refuses_a_corrupted_checkpoint_and_every_process_sees_it
         assert wait_for(ca, train(ca, "IBM", **TINY)["id"], finished)[-1]["status"] == "succeeded"
         assert ca.post("/forecast", json={"ticker": "IBM"}).status_code == 200  # A caches the model
 
-        [path] = (tmp_path / "var" / "checkpoints").glob("*.safetensors")
-        data = bytearray(path.read_bytes())
-        data[len(data) // 2] ^= 0xFF
-        path.write_bytes(bytes(data))
+        # The checkpoint is a row of the shared database: damage its bytes there.
+        with sqlite3.connect(tmp_path / "var" / "pricecast.db") as db:
+            [(model_id, blob)] = db.execute("SELECT model_version_id, data FROM model_checkpoint").fetchall()
+            data = bytearray(blob)
+            data[len(data) // 2] ^= 0xFF
+            db.execute("UPDATE model_checkpoint SET data = ? WHERE model_version_id = ?", (bytes(data), model_id))
+        db.close()
 
         refused = cb.post("/forecast", json={"ticker": "IBM"})
         assert refused.status_code == 409 and refused.json()["error"]["code"] == "conflict", refused.text

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import select
 
 from service import registry
 from service.errors import Conflict, NotFound
 from service.series import get_ticker, store_prices
-from service.tables import ModelStatus, TrainingJob
+from service.tables import ModelCheckpoint, ModelStatus, TrainingJob
 from tests.factories import make_series, make_upload, queue_job, run_job, train_model
 
 
@@ -72,8 +73,9 @@ def test_a_broken_version_is_never_activated_and_breaking_the_active_one_moves_t
             registry.activate_model(s, symbol="TEST", version=2)
 
 
-def test_retention_removes_old_rows_and_files_after_commit(factory, settings):
-    keep1 = settings.model_copy(update={"keep_versions": 1, "promotion_policy": "always"})
+@pytest.mark.parametrize("store", ["database", "files"])
+def test_retention_removes_old_rows_and_their_checkpoints(factory, settings, store):
+    keep1 = settings.model_copy(update={"keep_versions": 1, "promotion_policy": "always", "checkpoint_store": store})
     with factory() as s:
         make_series(s, n=400)
     for seed in range(3):
@@ -81,8 +83,12 @@ def test_retention_removes_old_rows_and_files_after_commit(factory, settings):
     with factory() as s:
         rows = registry.list_models(s, symbol="TEST")
         assert [r.version for r in rows] == [3, 2]
-    files = sorted(p.name for p in keep1.checkpoint_dir.iterdir())
-    assert len(files) == 2 and not any("-j1-" in f for f in files)
+        stored = s.scalars(select(ModelCheckpoint.model_version_id).order_by(ModelCheckpoint.model_version_id)).all()
+    if store == "database":  # the retired version's row went with it (the foreign key cascades)
+        assert stored == sorted(r.id for r in rows) and not keep1.checkpoint_dir.exists()
+    else:  # its file went after the commit
+        files = sorted(p.name for p in keep1.checkpoint_dir.iterdir())
+        assert stored == [] and len(files) == 2 and not any("-j1-" in f for f in files)
 
 
 def test_checkpoint_names_come_from_ids_only(settings):
