@@ -267,7 +267,8 @@ def _load(session: Session, settings: Settings, caches: Caches,
             # cannot undo it and a session holding SQLite's write lock cannot block it.
             mark_broken_after(session, model_id=mid, reason=str(exc))
             out[mid] = Conflict(f"{t.symbol} version {t.version} failed its checkpoint check and is now marked broken; "
-                                "activate another version or retrain", details={"ticker": t.symbol, "version": t.version})
+                                "activate another version or retrain",
+                                details={"ticker": t.symbol, "version": t.version})
             continue
         caches.models.put((mid, t.sha256), predictor)
         out[mid] = predictor
@@ -307,7 +308,8 @@ def _recent_prices(session: Session, targets: list[_Target]) -> dict[int, list[t
     try:
         for chunk in range(0, len(groups), _GROUPS):
             part = groups[chunk:chunk + _GROUPS]
-            where = " OR ".join(f"(ticker_id IN ({', '.join([mark] * len(tids))}) AND ts >= {mark})" for _, tids in part)
+            where = " OR ".join(f"(ticker_id IN ({', '.join([mark] * len(tids))}) AND ts >= {mark})"
+                                for _, tids in part)
             cursor.execute(f"SELECT ticker_id, ts, close, adj_close FROM price_point WHERE {where} "
                            "ORDER BY ticker_id, ts", [v for cut, tids in part for v in (*tids, cut)])
             for tid, rows in groupby(cursor.fetchall(), key=itemgetter(0)):

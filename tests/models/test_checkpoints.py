@@ -121,7 +121,8 @@ def test_bytes_round_trip_serves_from_the_tensors_without_building_the_module(ti
     assert loaded.nbytes == original.nbytes > 0
     # Building it on demand (backtests, the vectorised path) gives the same forecasts.
     targets = np.arange(300, len(tiny_prices))
-    np.testing.assert_allclose(loaded.forecast(tiny_prices, targets)["mu"], original.forecast(tiny_prices, targets)["mu"])
+    np.testing.assert_allclose(loaded.forecast(tiny_prices, targets)["mu"],
+                               original.forecast(tiny_prices, targets)["mu"])
     with pytest.raises(CheckpointError, match="does not match the expected"):
         checkpoints.from_bytes(data, expected_sha256="0" * 64)
 
