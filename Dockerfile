@@ -56,8 +56,9 @@ COPY service ./service
 RUN pip install --no-deps --no-build-isolation -e . \
     && python3 -c "import service, models, torch"
 
-# Run as a user without privileges. /data is PRICECAST_DATA_DIR; compose mounts the shared
-# checkpoint volume on /data/checkpoints, and a new named volume takes this ownership.
+# Run as a user without privileges. /data is PRICECAST_DATA_DIR. Checkpoints are rows in the
+# database; /data/checkpoints is only used with PRICECAST_CHECKPOINT_STORE=files (mount a
+# shared volume there then; a new named volume takes this ownership).
 RUN groupadd --system --gid 10001 pricecast \
     && useradd --system --create-home --uid 10001 --gid 10001 pricecast \
     && mkdir -p /data/checkpoints \

@@ -28,7 +28,7 @@ from safetensors.torch import save as st_save
 from models.calibration import Calibration, PointRule
 from models.errors import CheckpointError, ConfigError
 from models.legacy import LegacyCalibration, LegacyPredictor, Scaler
-from models.lstm import LSTMConfig, PriceLSTM
+from models.lstm import LSTMConfig
 from models.predict import Predictor
 from models.seasonality import Profile
 from models.train import TrainResult
@@ -170,10 +170,9 @@ def from_bytes(data: bytes, *, expected_sha256: str | None = None, name: str = "
     meta, tensors = verify(data, expected_sha256=expected_sha256, name=name)
     try:
         config = LSTMConfig.from_dict(meta["config"])
-        net = PriceLSTM(config)
-        net.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("net.")})
+        state = {k[4:]: v for k, v in tensors.items() if k.startswith("net.")}  # checked against the config
         z = tensors["calibration.z"].numpy()
-        common = dict(config=config, net=net, price_field=meta["price_field"], metrics=meta["metrics"],
+        common = dict(config=config, state=state, price_field=meta["price_field"], metrics=meta["metrics"],
                       data_end=meta["data_end"])
         if meta["format_version"] == 1:
             calibration = LegacyCalibration(alpha=float(meta["calibration"]["alpha"]), z=z)

@@ -10,6 +10,7 @@ change. Direction: up when mu > 0, down when mu < 0, and the base rate's directi
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -45,17 +46,81 @@ class Prediction:
     intervals: list[tuple[int, float, float]]  # (level, low, high), ascending by level
 
 
+_BUILDING = threading.Lock()
+
+
+def state_shapes(config: LSTMConfig) -> dict[str, tuple[int, ...]]:
+    """The tensors a PriceLSTM of this config holds, by state_dict name, with their shapes."""
+    h = config.hidden_size
+    shapes: dict[str, tuple[int, ...]] = {}
+    for k in range(config.layers):
+        shapes |= {f"lstm.weight_ih_l{k}": (4 * h, 1 if k == 0 else h), f"lstm.weight_hh_l{k}": (4 * h, h),
+                   f"lstm.bias_ih_l{k}": (4 * h,), f"lstm.bias_hh_l{k}": (4 * h,)}
+    return shapes | {"head.weight": (1, h), "head.bias": (1,)}
+
+
+def check_state(config: LSTMConfig, state: dict[str, torch.Tensor]) -> None:
+    """ConfigError unless state holds exactly the float tensors a PriceLSTM of this config needs."""
+    want = state_shapes(config)
+    if set(state) != set(want):
+        raise ConfigError(f"tensors {sorted(set(state) ^ set(want))}: missing or unexpected for this config")
+    for name, shape in want.items():
+        t = state[name]
+        if tuple(t.shape) != shape or t.dtype != torch.float32:
+            raise ConfigError(f"{name}: {t.dtype} {tuple(t.shape)}, expected torch.float32 {shape}")
+
+
 class Predictor:
     """Everything needed to forecast: built from a TrainResult or loaded from a checkpoint."""
 
-    def __init__(self, *, config: LSTMConfig, net: PriceLSTM, vol: Volatility | None, rule: PointRule | None,
-                 calibration: Any, price_field: str = "close", metrics: dict | None = None,
+    def __init__(self, *, config: LSTMConfig, vol: Volatility | None, rule: PointRule | None, calibration: Any,
+                 net: PriceLSTM | None = None, state: dict[str, torch.Tensor] | None = None,
+                 price_field: str = "close", metrics: dict | None = None,
                  data_end: str | None = None, profile: Profile | None = None) -> None:
-        self.config, self.net, self.vol, self.rule, self.calibration = config, net, vol, rule, calibration
+        """Give the net, or its state (tensors by state_dict name): the module is then built on first use.
+
+        A batch forecast reads only the tensors (stacked_forward), so a server holding 10,000 loaded
+        models keeps no nn.Module for them: about half the memory, and a third of the load time.
+        """
+        if (net is None) == (state is None):
+            raise ConfigError("give a Predictor its net or its state, not both or neither")
+        self.config, self.vol, self.rule, self.calibration = config, vol, rule, calibration
         self.price_field, self.metrics, self.data_end, self.profile = price_field, metrics or {}, data_end, profile
-        self.net.eval()
-        for p in self.net.parameters():
+        self._net = net
+        self._state = None if state is None else {k: v.detach().requires_grad_(False) for k, v in state.items()}
+        if net is not None:
+            self._ready(net)
+        else:
+            check_state(config, self._state)
+
+    @staticmethod
+    def _ready(net: PriceLSTM) -> None:
+        net.eval()
+        for p in net.parameters():
             p.requires_grad_(False)
+
+    @property
+    def net(self) -> PriceLSTM:
+        """The module; built from the state on first use (its parameters share the state's memory)."""
+        if self._net is None:
+            with _BUILDING:  # request threads share cached predictors
+                if self._net is None:
+                    net = PriceLSTM(self.config)
+                    net.load_state_dict(self._state, assign=True)
+                    self._ready(net)
+                    self._net = net
+        return self._net
+
+    @property
+    def weights(self) -> dict[str, torch.Tensor]:
+        """The net's tensors by state_dict name, without building the module."""
+        return self._state if self._state is not None else self._net.state_dict()
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the weights and the calibration pool."""
+        tensors = sum(t.numel() * t.element_size() for t in self.weights.values())
+        return tensors + int(getattr(getattr(self.calibration, "z", None), "nbytes", 0))
 
     @property
     def window(self) -> int:
@@ -188,7 +253,8 @@ class Predictor:
         """
         check_levels(levels)
         x, prepared = self._prepare(prices, slots)
-        return self._prediction(float(self._net_output(x)[0]), prepared, levels)
+        g = stacked_weights_forward([self.weights], self.config.layers, torch.from_numpy(x.astype(np.float32)))
+        return self._prediction(float(g[0]), prepared, levels)
 
 
 def predict_many(
@@ -211,19 +277,24 @@ def predict_many(
     outputs = np.zeros(len(predictors))
     for idx in groups.values():
         x = torch.from_numpy(np.concatenate([prepared[i][0] for i in idx]).astype(np.float32))  # (P, window)
-        outputs[idx] = stacked_forward([predictors[i].net for i in idx], x).double().numpy()
+        outputs[idx] = stacked_weights_forward([predictors[i].weights for i in idx], predictors[idx[0]].config.layers,
+                                               x).double().numpy()
     return [pred._prediction(outputs[i], prepared[i][1], levels) for i, pred in enumerate(predictors)]
 
 
 def stacked_forward(nets: list[PriceLSTM], x: torch.Tensor) -> torch.Tensor:
     """Run P same-shaped nets, net p on row p of x (P, window), as batched matmuls: (P,)."""
-    layers = nets[0].config.layers
+    return stacked_weights_forward([n.state_dict() for n in nets], nets[0].config.layers, x)
+
+
+def stacked_weights_forward(weights: list[dict[str, torch.Tensor]], layers: int, x: torch.Tensor) -> torch.Tensor:
+    """stacked_forward from the nets' state dicts (PriceLSTM names): no nn.Module needed."""
     h_in = x.unsqueeze(-1)  # (P, window, features)
     with torch.inference_mode():
         for k in range(layers):
-            w_ih = torch.stack([getattr(n.lstm, f"weight_ih_l{k}") for n in nets])  # (P, 4H, in)
-            w_hh = torch.stack([getattr(n.lstm, f"weight_hh_l{k}") for n in nets]).transpose(1, 2)  # (P, H, 4H)
-            bias = torch.stack([getattr(n.lstm, f"bias_ih_l{k}") + getattr(n.lstm, f"bias_hh_l{k}") for n in nets])
+            w_ih = torch.stack([w[f"lstm.weight_ih_l{k}"] for w in weights])  # (P, 4H, in)
+            w_hh = torch.stack([w[f"lstm.weight_hh_l{k}"] for w in weights]).transpose(1, 2)  # (P, H, 4H)
+            bias = torch.stack([w[f"lstm.bias_ih_l{k}"] + w[f"lstm.bias_hh_l{k}"] for w in weights])
             xp = torch.baddbmm(bias.unsqueeze(1), h_in, w_ih.transpose(1, 2))  # (P, window, 4H)
             h = torch.zeros(x.shape[0], 1, w_hh.shape[1])  # (P, 1, H)
             c = torch.zeros_like(h)
@@ -235,6 +306,6 @@ def stacked_forward(nets: list[PriceLSTM], x: torch.Tensor) -> torch.Tensor:
                 h = torch.sigmoid(o) * torch.tanh(c)
                 outs.append(h)
             h_in = torch.cat(outs, dim=1)  # (P, window, H)
-        w_head = torch.stack([n.head.weight for n in nets]).transpose(1, 2)  # (P, H, 1)
-        b_head = torch.stack([n.head.bias for n in nets]).unsqueeze(1)  # (P, 1, 1)
+        w_head = torch.stack([w["head.weight"] for w in weights]).transpose(1, 2)  # (P, H, 1)
+        b_head = torch.stack([w["head.bias"] for w in weights]).unsqueeze(1)  # (P, 1, 1)
         return torch.baddbmm(b_head, h_in[:, -1:], w_head).reshape(-1)  # (P,)

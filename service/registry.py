@@ -198,7 +198,8 @@ def _mark_pending_broken(session: Session, transaction: SessionTransaction) -> N
 
 def load_predictor(session: Session, settings: Settings, version: ModelVersion) -> Predictor:
     """Load and verify a version's checkpoint (CheckpointError when it fails)."""
-    return checkpoints.from_bytes(read_checkpoint(session, settings, version), expected_sha256=version.checkpoint_sha256,
+    return checkpoints.from_bytes(read_checkpoint(session, settings, version),
+                                  expected_sha256=version.checkpoint_sha256,
                                   name=f"{version.ticker.symbol} version {version.version}")
 
 
@@ -301,7 +302,8 @@ def delete_checkpoints(session: Session, *, settings: Settings, ticker_id: int) 
 MAX_IMPORT_BYTES = 64 * 1024 * 1024  # a checkpoint is tens of KB; anything near this is not one
 
 
-def export_checkpoint(session: Session, *, settings: Settings, symbol: str, version: int | None) -> tuple[ModelVersion, bytes]:
+def export_checkpoint(session: Session, *, settings: Settings, symbol: str,
+                      version: int | None) -> tuple[ModelVersion, bytes]:
     """A version's checkpoint bytes (the active one when version is None), verified against the registry's sha256."""
     if version is None:
         row = find_active(session, ticker_id=get_ticker(session, symbol=symbol).id)
@@ -313,7 +315,8 @@ def export_checkpoint(session: Session, *, settings: Settings, symbol: str, vers
         data = read_checkpoint(session, settings, row)
         checkpoints.verify(data, expected_sha256=row.checkpoint_sha256, name=f"{symbol} version {row.version}")
     except CheckpointError as exc:
-        raise Conflict(f"{symbol} version {row.version}: {exc}", details={"ticker": symbol, "version": row.version}) from None
+        raise Conflict(f"{symbol} version {row.version}: {exc}",
+                       details={"ticker": symbol, "version": row.version}) from None
     return row, data
 
 

@@ -104,7 +104,7 @@ class Settings(BaseSettings):
     warm_models: bool = True  # load the newest active models into the cache at start (in the background)
     model_cache_mb: float = Field(1024.0, gt=0)  # loaded models, by their estimated bytes
     model_cache_size: int | None = Field(None, ge=1)  # an optional cap on their count as well (older setting)
-    forecast_cache_size: int = Field(4096, ge=1)
+    forecast_cache_size: int = Field(20_000, ge=1)  # serialised answers, about 1 KB each
     max_batch_tickers: int = Field(1000, ge=1)
 
     # Upload shape limits (H2): every CSV costs time and memory linear in its size. Blank lines

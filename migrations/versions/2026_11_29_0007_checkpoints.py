@@ -78,7 +78,8 @@ def upgrade() -> None:
 def downgrade() -> None:
     bind = op.get_bind()
     folder = Path(_settings().data_dir) / "checkpoints"
-    ids = bind.execute(sa.select(_checkpoints.c.model_version_id).order_by(_checkpoints.c.model_version_id)).scalars().all()
+    ids = bind.execute(sa.select(_checkpoints.c.model_version_id)
+                       .order_by(_checkpoints.c.model_version_id)).scalars().all()
     if ids:
         folder.mkdir(parents=True, exist_ok=True)
     for version_id in ids:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from service.cli import backtest, demo, forecast, info, jobs, keys, models, series, server  # noqa: F401  (each registers its commands)
+# Each module registers its commands.
+from service.cli import backtest, demo, forecast, info, jobs, keys, models, series, server  # noqa: F401
 from service.cli.app import app
 
 

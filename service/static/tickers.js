@@ -45,8 +45,9 @@ export async function tickersView(main, ctx) {
     prev.disabled = pageNo === 0;
     next.disabled = !after;
     const first = pageNo * PAGE_SIZE;
+    const starting = prefix ? ` starting with ${prefix.toUpperCase()}` : "";
     summary.textContent = series.length
-      ? `${int(first + 1)}–${int(first + series.length)} of ${int(total)}${prefix ? ` starting with ${prefix.toUpperCase()}` : ""}`
+      ? `${int(first + 1)}–${int(first + series.length)} of ${int(total)}${starting}`
       : (prefix ? `no ticker starts with ${prefix.toUpperCase()}` : "");
     clear(list, series.length ? tickerTable(series, byTicker) : (prefix ? h("p.muted", "No match.") : emptyState()));
   }

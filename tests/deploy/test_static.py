@@ -121,8 +121,8 @@ def test_services_and_their_wiring() -> None:
     assert services["migrate"]["depends_on"]["postgres"]["condition"] == "service_healthy"
     for name in ("api", "worker"):
         assert services[name]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
-        mounts = {(m["source"], m["target"]) for m in services[name]["volumes"]}
-        assert ("checkpoints", "/data/checkpoints") in mounts, f"{name} must share the checkpoint volume"
+        # Checkpoints live in Postgres: the api and workers share no volume (docs/docker.md).
+        assert not services[name].get("volumes"), f"{name} must need only Postgres and Redis"
     api_env = services["api"]["environment"]
     assert api_env["PRICECAST_HOST"] == "0.0.0.0"
     assert api_env["PRICECAST_BOOTSTRAP_KEY"] == TEST_KEY
@@ -144,7 +144,7 @@ def test_default_settings_connect_the_services() -> None:
     assert env["PRICECAST_DATABASE_URL"] == "postgresql+psycopg://pricecast:pricecast@postgres:5432/pricecast"
     assert env["PRICECAST_QUEUE_URL"] == "redis://redis:6379/0"
     assert services["postgres"]["environment"]["POSTGRES_PASSWORD"] == "pricecast"
-    assert set(resolved()["volumes"]) == {"pgdata", "redis-data", "checkpoints"}
+    assert set(resolved()["volumes"]) == {"pgdata", "redis-data"}
 
 
 def test_override_puts_every_service_on_the_host_network() -> None:

@@ -2,7 +2,7 @@
 
 tests/api/test_forecast_api.py covers one process (a cache miss refuses the file by hash, the
 version is marked broken, a retrain repairs it). Here process A trains and has the model in
-memory; the file is then damaged on disk: process B, loading it for the first time, refuses
+memory; its checkpoint is then damaged where it is stored: process B, loading it for the first time, refuses
 it by hash and marks it broken, and A, whose in-memory copy is still intact, follows the
 registry and refuses too. A retrain in A repairs both. The same with either checkpoint store: a
 row of model_checkpoint (the default) or a file.

@@ -104,3 +104,54 @@ def test_refuses_an_unknown_format_version(tiny_result, tmp_path):
     path.write_bytes(struct.pack("<Q", len(raw)) + raw + data[8 + n :])
     with pytest.raises(CheckpointError, match="version=99"):
         checkpoints.load(path)
+
+
+def test_bytes_round_trip_serves_from_the_tensors_without_building_the_module(tiny_result, tiny_prices, tmp_path):
+    from models.predict import predict_many
+
+    data = checkpoints.to_bytes(tiny_result)
+    sha = checkpoints.save(tmp_path / "m.safetensors", tiny_result)
+    assert (tmp_path / "m.safetensors").read_bytes() == data and checkpoints.sha256(data) == sha
+    loaded = checkpoints.from_bytes(data, expected_sha256=sha)
+    original = Predictor.from_result(tiny_result)
+    assert loaded.predict(tiny_prices) == original.predict(tiny_prices)
+    assert predict_many([loaded, loaded], [tiny_prices, tiny_prices[:-3]]) == \
+        predict_many([original, original], [tiny_prices, tiny_prices[:-3]])
+    assert loaded._net is None, "serving built the nn.Module"
+    assert loaded.nbytes == original.nbytes > 0
+    # Building it on demand (backtests, the vectorised path) gives the same forecasts.
+    targets = np.arange(300, len(tiny_prices))
+    np.testing.assert_allclose(loaded.forecast(tiny_prices, targets)["mu"],
+                               original.forecast(tiny_prices, targets)["mu"])
+    with pytest.raises(CheckpointError, match="does not match the expected"):
+        checkpoints.from_bytes(data, expected_sha256="0" * 64)
+
+
+def test_refuses_metadata_whose_config_does_not_fit_the_tensors(tiny_result):
+    data = checkpoints.to_bytes(tiny_result)
+    (n,) = struct.unpack("<Q", data[:8])
+    header = json.loads(data[8 : 8 + n])
+    meta = json.loads(header["__metadata__"]["pricecast"])
+    meta["config"]["hidden_size"] *= 2  # the weights (and their hash) unchanged
+    header["__metadata__"]["pricecast"] = json.dumps(meta)
+    raw = json.dumps(header).encode()
+    raw += b" " * (-len(raw) % 8)
+    with pytest.raises(CheckpointError, match="metadata does not match the weights"):
+        checkpoints.from_bytes(struct.pack("<Q", len(raw)) + raw + data[8 + n :])
+
+
+def test_the_module_built_from_the_state_shares_its_memory_and_is_built_once(tiny_result, tiny_prices):
+    import threading
+
+    loaded = checkpoints.from_bytes(checkpoints.to_bytes(tiny_result))
+    before = loaded.predict(tiny_prices)
+    nets = []
+    threads = [threading.Thread(target=lambda: nets.append(loaded.net)) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len({id(n) for n in nets}) == 1
+    params = dict(nets[0].named_parameters())
+    assert all(params[k].data_ptr() == v.data_ptr() for k, v in loaded.weights.items())
+    assert loaded.predict(tiny_prices) == before
