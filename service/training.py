@@ -22,7 +22,7 @@ from models.errors import InsufficientData as ModelInsufficientData
 from models.lstm import LSTMConfig
 from models.train import Cost, EpochInfo, data_sha256, estimate_cost, min_rows, train
 from service.db import read_only_sessions, utcnow
-from service.errors import Conflict, InsufficientData, InvalidInput, NotFound, QueueFull, TooCostly
+from service.errors import Conflict, InvalidInput, NotFound, QueueFull, SeriesTooShort, TooCostly
 from service.registry import checkpoint_file, checkpoint_name, register_model
 from service.series import get_ticker, load_price_array
 from service.settings import Settings
@@ -172,7 +172,7 @@ def submit_training(session: Session, *, settings: Settings, symbol: str, params
     rows = session.scalar(select(func.count()).where(PricePoint.ticker_id == ticker.id)) or 0
     needed = min_rows(config)
     if rows < needed:
-        raise InsufficientData(
+        raise SeriesTooShort(
             f"{symbol} has {rows} prices; window={config.window} with the default split "
             f"(test 20%, validation 10% of the rest) needs at least {needed}",
             details={"ticker": symbol, "needed": needed, "available": rows, "window": config.window})

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from fastapi.middleware.gzip import GZipMiddleware
 
 from service import migrate
+from service.api import openapi
 from service.api.auth import AuthMiddleware, Authenticator, is_loopback
 from service.api.errors import install_error_handlers
 from service.api.metrics import EdgeCollector, Metrics, StateCollector
@@ -109,6 +110,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.auth = Authenticator(settings, app.state.sessionmaker)
     app.state.access = None  # the access line, once check_start has run
     install_error_handlers(app)
+    openapi.install(app, settings)
     app.state.metrics = Metrics()
     app.state.metrics.registry.register(StateCollector(app.state))
     app.state.metrics.registry.register(EdgeCollector())
