@@ -103,7 +103,8 @@ CSV_SCHEMA = {"type": "string", "minLength": 1, "pattern": rf"^date,close\r?\n({
                              "one row per date"}
 LONG_CSV_SCHEMA = {"type": "string", "minLength": 1,
                    "pattern": rf"^ticker,date,close\r?\n([A-Z][A-Z0-9]{{0,7}},{_CSV_DATE},{_CSV_PRICE}\r?\n)+$",
-                   "description": "long-format CSV: a header naming ticker, date and close, one row per ticker and date"}
+                   "description": "long-format CSV: a header naming ticker, date and close, "
+                                  "one row per ticker and date"}
 
 # One price point of a JSON upload or of inline forecast prices (service/uploads.py parse_points).
 POINT_SCHEMA = {"type": "object", "required": ["date", "close"], "properties": {
@@ -424,10 +425,10 @@ class ForecastRequest(BaseModel):
     tickers: list[str] = Field(None, min_length=1,  # type: ignore[assignment]
                                description="a malformed or unknown ticker is an entry in `errors`")
     prices: list[dict[str, Any]] = Field(  # type: ignore[assignment]
-        None, json_schema_extra={"items": POINT_SCHEMA, "minItems": 1}, description='with `ticker` only: recent history inline, as the upload\'s points: [{"date", "close"}, ...]; '
-                          "at least the model's window + 1 points; nothing is stored")
-    model_version: bounded(1, MAX_ID) | None = Field(None,
-                                      description="use this version instead of the active one")
+        None, json_schema_extra={"items": POINT_SCHEMA, "minItems": 1},
+        description='with `ticker` only: recent history inline, as the upload\'s points: [{"date", "close"}, ...]; '
+                    "at least the model's window + 1 points; nothing is stored")
+    model_version: bounded(1, MAX_ID) | None = Field(None, description="use this version instead of the active one")
     levels: Levels | None = None
 
     @model_validator(mode="after")

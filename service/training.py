@@ -117,7 +117,8 @@ def check_cost(settings: Settings, *, symbol: str, rows: int, config: LSTMConfig
         verb = "raise" if getattr(config, field) < getattr(LSTMConfig(), field) else "lower"
         raise TooCostly(
             f"{field}={getattr(config, field)}: one epoch of {symbol} ({rows} prices, {used}) would take about "
-            f"{cost.seconds_per_epoch_estimate:.0f} s, over PRICECAST_MAX_EPOCH_SECONDS={settings.max_epoch_seconds:g}; "
+            f"{cost.seconds_per_epoch_estimate:.0f} s, "
+            f"over PRICECAST_MAX_EPOCH_SECONDS={settings.max_epoch_seconds:g}; "
             f"{verb} {field}",
             details={"field": field, "value": getattr(config, field), "ticker": symbol,
                      "estimate_seconds": round(cost.seconds_per_epoch_estimate, 1),

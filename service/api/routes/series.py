@@ -43,7 +43,8 @@ router = APIRouter(tags=["series"])
 
 _ERRORS = {
     404: {"model": ErrorResponse, "description": "Unknown ticker"},
-    409: {"model": ErrorResponse, "description": "Conflicts with the stored series (another calendar; PATCH changes it)"},
+    409: {"model": ErrorResponse,
+          "description": "Conflicts with the stored series (another calendar: PATCH changes it)"},
     413: {"model": ErrorResponse, "description": "Body larger than max_upload_bytes"},
     415: {"model": ErrorResponse, "description": "Body type not accepted"},
     422: {"model": ErrorResponse, "description": "Invalid input; details name each bad row"},
