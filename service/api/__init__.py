@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from fastapi.middleware.gzip import GZipMiddleware
 
 from service import migrate
-from service.api import openapi
+from service.api import limits
 from service.api.auth import AuthMiddleware, Authenticator, is_loopback
 from service.api.errors import install_error_handlers
 from service.api.metrics import EdgeCollector, Metrics, StateCollector
@@ -110,7 +110,6 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.auth = Authenticator(settings, app.state.sessionmaker)
     app.state.access = None  # the access line, once check_start has run
     install_error_handlers(app)
-    openapi.install(app, settings)
     app.state.metrics = Metrics()
     app.state.metrics.registry.register(StateCollector(app.state))
     app.state.metrics.registry.register(EdgeCollector())
@@ -128,4 +127,5 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(jobs.router)
     app.include_router(models.router)
     app.include_router(page.router)
+    limits.install(app, settings)  # last: it wraps app.openapi as it is then
     return app

@@ -1,4 +1,4 @@
-"""The OpenAPI document states the limits that come from settings (unknown when routes are declared).
+"""Settings' limits in the OpenAPI document (they are unknown when routes are declared).
 
 Every constraint the server enforces is in the document (issue 13, row 22): the routes and
 schemas declare the fixed ones; these are the ones a deployment sets (page sizes, tickers per
@@ -51,7 +51,9 @@ def apply_settings(doc: dict[str, Any], settings: Settings) -> dict[str, Any]:
 
 
 def install(app: FastAPI, settings: Settings) -> None:
-    """Make app.openapi() return the document with these settings' limits."""
+    """Make app.openapi() return the document with these settings' limits.
+
+    It wraps whatever app.openapi is now: call it after anything else that replaces app.openapi."""
     generate = app.openapi
 
     def openapi() -> dict[str, Any]:
