@@ -219,12 +219,55 @@ class EmbeddedWorker:
         self.consumer.stop(graceful=True)
 
 
+def _die_with_consumer(settings: Settings, huey: object, consumer_pid: int) -> None:
+    """In a process huey forks for `pricecast worker` (workers, scheduler): exit when the consumer
+    dies, even by kill -9.
+
+    Huey's own SIGTERM handler in these processes interrupts a running task (the job is released
+    to the reaper); the parent-death signal delivers it, and a watchdog covers an idle process
+    (which the signal does not stop) and a consumer that died before the prctl.
+    """
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+
+    def watch() -> None:
+        while os.getppid() == consumer_pid:
+            time.sleep(WATCHDOG_SECONDS)
+        log.warning("worker process %s: its consumer (pid %s) is gone; exiting", os.getpid(), consumer_pid)
+        if getattr(huey, "_tasks_in_flight", None):
+            os.kill(os.getpid(), signal.SIGTERM)  # interrupts the task: it releases its job
+            time.sleep(settings.shutdown_timeout)
+        os._exit(3)
+
+    threading.Thread(target=watch, name="pricecast-watchdog", daemon=True).start()
+
+
+class GuardedConsumer(Consumer):
+    """A huey consumer whose forked processes (workers and scheduler) die with it."""
+
+    def __init__(self, huey: object, *, settings: Settings, **options: object) -> None:
+        self.settings = settings  # before huey's __init__, which creates the processes
+        super().__init__(huey, **options)
+
+    def _create_process(self, process, name):  # noqa: ANN001, ANN202 - huey's signature
+        settings, huey, consumer_pid, initialize = self.settings, self.huey, os.getpid(), process.initialize
+
+        def guarded() -> None:
+            _die_with_consumer(settings, huey, consumer_pid)
+            initialize()
+
+        process.initialize = guarded
+        return super()._create_process(process, name)
+
+
 def run_worker(runtime: Runtime, *, workers: int) -> None:
     """The standalone worker: `workers` processes, each running jobs one at a time, plus a reaper."""
     settings = runtime.settings
     runtime.queue.execute = lambda job_id: execute_here(settings, job_id)
-    consumer = Consumer(runtime.queue.huey, workers=workers, worker_type="process", periodic=False,
-                        initial_delay=0.01, max_delay=0.5, backoff=1.15, health_check_interval=5)
+    consumer = GuardedConsumer(runtime.queue.huey, settings=settings, workers=workers, worker_type="process",
+                               periodic=False, initial_delay=0.01, max_delay=0.5, backoff=1.15, health_check_interval=5)
     reaper = Reaper(runtime)
     reaper.start()
     log.info("pricecast worker: %d process(es), queue %s", workers, settings.queue.split("@")[-1])
