@@ -174,10 +174,12 @@ def test_kill_9_of_the_server_takes_its_training_child_with_it(tmp_path):
     assert row["status"] == "queued" and row["attempts"] == 0 and "shut down" in row["message"], row
 
 
-def test_sigterm_during_a_long_job_exits_in_bounded_time_and_the_job_runs_again_after_restart(tmp_path):
+@pytest.mark.parametrize("mode", ["process", "thread"])
+def test_sigterm_during_a_long_job_exits_in_bounded_time_and_the_job_runs_again_after_restart(tmp_path, mode):
     """Issue 13 row 8: still "shutting down gracefully" 3 minutes later. Now: stop at the next batch,
     re-queue, exit within PRICECAST_SHUTDOWN_TIMEOUT (+ uvicorn's wait for open requests, none here)."""
-    settings = {"data_dir": str(tmp_path / "var"), "job_reap_interval": "0.5", "shutdown_timeout": "5"}
+    settings = {"data_dir": str(tmp_path / "var"), "job_reap_interval": "0.5", "shutdown_timeout": "5",
+                "embedded_training": mode}
     server = ServerProcess(tmp_path / "server.log", **settings)
     try:
         server.wait_ready()
@@ -190,7 +192,7 @@ def test_sigterm_during_a_long_job_exits_in_bounded_time_and_the_job_runs_again_
         server.proc.send_signal(signal.SIGTERM)
         code = server.proc.wait(60)
         exited_after = time.monotonic() - sent_at
-        print(f"\nserver exited {exited_after:.2f}s after SIGTERM mid-job (code {code})")
+        print(f"\nserver ({mode} training) exited {exited_after:.2f}s after SIGTERM mid-job (code {code})")
         assert exited_after < 5 + 5, server.log()[-3000:]
         assert code in (0, -signal.SIGTERM) and "Traceback" not in server.log(), server.log()[-3000:]
         assert _gone(child, 2) is not None
