@@ -219,14 +219,23 @@ class EmbeddedWorker:
         self.consumer.stop(graceful=True)
 
 
-def _die_with_consumer(settings: Settings, huey: object, consumer_pid: int) -> None:
+def _die_with_consumer(settings: Settings, huey: object, stop_flag: object, consumer_pid: int) -> None:
     """In a process huey forks for `pricecast worker` (workers, scheduler): exit when the consumer
     dies, even by kill -9.
 
-    Huey's own SIGTERM handler in these processes interrupts a running task (the job is released
-    to the reaper); the parent-death signal delivers it, and a watchdog covers an idle process
-    (which the signal does not stop) and a consumer that died before the prctl.
+    The parent-death signal is SIGTERM, which first sets the stop flag (no new task is taken; huey
+    sends SIGTERM only when it stops its workers anyway), then huey's own handler interrupts a
+    running task (its job is released to the reaper). A watchdog covers an idle process, huey's scheduler and a consumer that died
+    before the prctl; whatever happens, the process exits PRICECAST_SHUTDOWN_TIMEOUT seconds later.
     """
+    huey_handler = signal.getsignal(signal.SIGTERM)
+
+    def on_sigterm(signum: int, frame: object) -> None:
+        stop_flag.set()  # type: ignore[attr-defined]
+        if callable(huey_handler):
+            huey_handler(signum, frame)
+
+    signal.signal(signal.SIGTERM, on_sigterm)
     try:
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
     except (OSError, AttributeError):
@@ -236,9 +245,12 @@ def _die_with_consumer(settings: Settings, huey: object, consumer_pid: int) -> N
         while os.getppid() == consumer_pid:
             time.sleep(WATCHDOG_SECONDS)
         log.warning("worker process %s: its consumer (pid %s) is gone; exiting", os.getpid(), consumer_pid)
+        stop_flag.set()  # type: ignore[attr-defined]
+        deadline = time.monotonic() + settings.shutdown_timeout
         if getattr(huey, "_tasks_in_flight", None):
             os.kill(os.getpid(), signal.SIGTERM)  # interrupts the task: it releases its job
-            time.sleep(settings.shutdown_timeout)
+        while getattr(huey, "_tasks_in_flight", None) and time.monotonic() < deadline:
+            time.sleep(0.05)
         os._exit(3)
 
     threading.Thread(target=watch, name="pricecast-watchdog", daemon=True).start()
@@ -253,9 +265,10 @@ class GuardedConsumer(Consumer):
 
     def _create_process(self, process, name):  # noqa: ANN001, ANN202 - huey's signature
         settings, huey, consumer_pid, initialize = self.settings, self.huey, os.getpid(), process.initialize
+        stop_flag = self.stop_flag
 
         def guarded() -> None:
-            _die_with_consumer(settings, huey, consumer_pid)
+            _die_with_consumer(settings, huey, stop_flag, consumer_pid)
             initialize()
 
         process.initialize = guarded
