@@ -225,8 +225,9 @@ def _die_with_consumer(settings: Settings, huey: object, stop_flag: object, cons
 
     The parent-death signal is SIGTERM, which first sets the stop flag (no new task is taken; huey
     sends SIGTERM only when it stops its workers anyway), then huey's own handler interrupts a
-    running task (its job is released to the reaper). A watchdog covers an idle process, huey's scheduler and a consumer that died
-    before the prctl; whatever happens, the process exits PRICECAST_SHUTDOWN_TIMEOUT seconds later.
+    running task (its job is released to the reaper). A watchdog covers an idle process, huey's
+    scheduler and a consumer that died before the prctl; the process exits once its task is
+    released, at the latest PRICECAST_SHUTDOWN_TIMEOUT seconds after the consumer died.
     """
     huey_handler = signal.getsignal(signal.SIGTERM)
 
