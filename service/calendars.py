@@ -17,6 +17,7 @@ XHKG), each with its open and close as epoch seconds, and the session's date.
 from __future__ import annotations
 
 import functools
+import logging
 import threading
 import warnings
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ import numpy as np
 
 from service.errors import InvalidInput
 
+log = logging.getLogger("pricecast.calendars")
 DAY = 86_400
 OWN_CALENDARS = ("24/7", "weekdays")  # computed here, for any date
 DEFAULT_CALENDAR = "XNYS"
@@ -97,6 +99,10 @@ def timezone_of(name: str) -> str:
         return "UTC"
     tz = getattr(_factory(name), "tz", None)
     return str(getattr(tz, "key", tz)) if tz is not None else "UTC"
+
+
+class CalendarUnbuildable(RuntimeError):
+    """The library knows the calendar's name but fails to build it for the years asked for."""
 
 
 @dataclass(frozen=True)
@@ -177,7 +183,20 @@ def _build(name: str, start: date, end: date) -> Calendar:
     if lo > start:
         parts.append(_weekday_segments(start, min(end, date.fromordinal(lo.toordinal() - 1)), tz))
     if lo <= hi:
-        parts.append(_exchange_segments(name, lo, hi))
+        try:
+            parts.append(_exchange_segments(name, lo, hi))
+        except CalendarUnbuildable as exc:
+            # The name is valid, the library's code for these years is not: weekdays, and every
+            # day of the range is marked fallback so that upload warnings say so.
+            log.warning("%s; its days from %s to %s are taken as weekday sessions", exc, lo, hi)
+            parts.append(_weekday_segments(lo, hi, tz))
+            evaluable = (day_ts(end) + DAY, day_ts(start) - DAY)
+            opens, closes, session, first = (np.concatenate(x) for x in zip(*parts, strict=True))
+            if hi < end:
+                rest = _weekday_segments(max(start, date.fromordinal(hi.toordinal() + 1)), end, tz)
+                opens, closes, session, first = (np.concatenate(x) for x in
+                                                 zip((opens, closes, session, first), rest, strict=True))
+            return Calendar(name, tz, opens, closes, session, first, day_ts(start), day_ts(end), evaluable)
     if hi < end:
         parts.append(_weekday_segments(max(start, date.fromordinal(hi.toordinal() + 1)), end, tz))
     opens, closes, session, first = (np.concatenate(x) for x in zip(*parts, strict=True))
@@ -192,9 +211,8 @@ def _exchange_segments(name: str, lo: date, hi: date) -> tuple[np.ndarray, ...]:
             warnings.simplefilter("ignore")
             schedule = lib.get_calendar(name, start=lo.isoformat(), end=hi.isoformat()).schedule
     except Exception as exc:  # noqa: BLE001 - a calendar this library version cannot build
-        raise InvalidInput(f"calendar={name!r} cannot be built by the installed exchange_calendars "
-                           f"({type(exc).__name__}: {str(exc)[:200]}); choose another calendar",
-                           details={"field": "calendar", "value": name}) from None
+        raise CalendarUnbuildable(f"calendar {name} cannot be built by the installed exchange_calendars "
+                                  f"({type(exc).__name__}: {str(exc)[:200]})") from None
 
     def secs(column: str) -> np.ndarray:
         values = schedule[column].to_numpy(dtype="datetime64[ns]")  # UTC, NaT where there is no break

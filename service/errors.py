@@ -68,6 +68,14 @@ class Conflict(PricecastError):
     code = "conflict"
 
 
+class SeriesTooShort(PricecastError):
+    """The stored series has fewer prices than training (or the model) needs: a state of the
+    series, not a fault of the request, so 409 like other conflicts; `details` has the numbers."""
+
+    status_code = 409
+    code = "series_too_short"
+
+
 class PayloadTooLarge(PricecastError):
     status_code = 413
     code = "payload_too_large"

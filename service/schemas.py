@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     AliasPath,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     PlainSerializer,
@@ -25,6 +26,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from models.lstm import BOUNDS
+from service.cells import VOLUME_MAX
 from service.errors import InvalidInput
 from service.forecasting import LEVEL_MAX, LEVEL_MIN, LEVELS_RULE, MAX_LEVELS, check_levels, level_problem
 from service.reports import comparison
@@ -44,6 +46,8 @@ def _ticker(value: Any) -> str:
 
 
 def _levels(value: Any) -> list[int]:
+    if isinstance(value, list):  # 80.0 is the JSON integer 80 (booleans are refused below)
+        value = [_integral(v) for v in value]
     problem = level_problem(value)
     if problem is not None:
         raise PydanticCustomError("levels", problem)
@@ -63,6 +67,50 @@ Ticker = Annotated[str, PlainValidator(_ticker), WithJsonSchema(
 Levels = Annotated[list[int], PlainValidator(_levels), WithJsonSchema(
     {"type": "array", "minItems": 1, "maxItems": MAX_LEVELS, "description": LEVELS_RULE,
      "items": {"type": "integer", "minimum": LEVEL_MIN, "maximum": LEVEL_MAX}})]
+
+def _integral(value: Any) -> Any:
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+# An integer as JSON Schema means it: 8 or 8.0 (an `integer` admits both), never 8.5, "8" or true.
+Integral = Annotated[int, BeforeValidator(_integral)]
+
+
+def bounded(low: int, high: int) -> Any:
+    """An Integral between low and high, with the bounds in the JSON schema as minimum/maximum."""
+    return Annotated[int, Field(ge=low, le=high, strict=True), BeforeValidator(_integral)]
+
+
+def _param(name: str) -> Any:
+    return bounded(*BOUNDS[name])
+
+
+# Exactly the dates the service accepts: 1700-01-01 .. 2199-12-31, real days only (02-29 in leap years).
+_YEAR, _LEAP = r"(?:1[7-9][0-9]{2}|2[01][0-9]{2})", r"(?:(?:1[7-9]|2[01])(?:0[48]|[2468][048]|[13579][26])|2000)"
+_MONTH_DAY = (r"(?:(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|3[01])|(?:0[469]|11)-(?:0[1-9]|[12][0-9]|30)"
+              r"|02-(?:0[1-9]|1[0-9]|2[0-8]))")
+DATE_PATTERN = rf"^(?:{_YEAR}-{_MONTH_DAY}|{_LEAP}-02-29)$"
+DATE_SCHEMA = {"type": "string", "format": "date", "pattern": DATE_PATTERN}
+_PRICE = {"type": "number", "exclusiveMinimum": 0}
+# The shape of a CSV body, for the OpenAPI document: a header with date and close, then rows. The
+# server reads much more (any column order, the other price columns, ; or tab, quotes, intraday
+# times: README "Uploads"), and still refuses what no pattern can say (02-30, a date given twice
+# with different values); the pattern is what every accepted file of the simplest kind looks like.
+_CSV_DATE = DATE_PATTERN.strip("^$")
+_CSV_PRICE = r"[1-9][0-9]{0,6}(\.[0-9]{1,6})?"
+CSV_SCHEMA = {"type": "string", "minLength": 1, "pattern": rf"^date,close\r?\n({_CSV_DATE},{_CSV_PRICE}\r?\n)+$",
+              "description": "CSV: a header naming date and close (open, high, low, adj_close, volume optional), "
+                             "one row per date"}
+LONG_CSV_SCHEMA = {"type": "string", "minLength": 1,
+                   "pattern": rf"^ticker,date,close\r?\n([A-Z][A-Z0-9]{{0,7}},{_CSV_DATE},{_CSV_PRICE}\r?\n)+$",
+                   "description": "long-format CSV: a header naming ticker, date and close, "
+                                  "one row per ticker and date"}
+
+# One price point of a JSON upload or of inline forecast prices (service/uploads.py parse_points).
+POINT_SCHEMA = {"type": "object", "required": ["date", "close"], "properties": {
+    "date": DATE_SCHEMA, "close": _PRICE,
+    **{c: {"anyOf": [_PRICE, {"type": "null"}]} for c in ("open", "high", "low", "adj_close")},
+    "volume": {"anyOf": [{"type": "integer", "minimum": 0, "maximum": VOLUME_MAX}, {"type": "null"}]}}}
 
 # A flag that selects something: only `true` (not 1, not "true").
 TrueFlag = Annotated[bool, PlainValidator(_true), WithJsonSchema({"type": "boolean", "const": True})]
@@ -199,15 +247,15 @@ class TrainRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    window: int | None = Field(None, ge=BOUNDS["window"][0], le=BOUNDS["window"][1])
-    hidden_size: int | None = Field(None, ge=BOUNDS["hidden_size"][0], le=BOUNDS["hidden_size"][1])
-    layers: int | None = Field(None, ge=BOUNDS["layers"][0], le=BOUNDS["layers"][1])
+    window: _param("window") | None = None
+    hidden_size: _param("hidden_size") | None = None
+    layers: _param("layers") | None = None
     dropout: float | None = Field(None, ge=BOUNDS["dropout"][0], le=BOUNDS["dropout"][1])
-    epochs: int | None = Field(None, ge=BOUNDS["epochs"][0], le=BOUNDS["epochs"][1])
-    patience: int | None = Field(None, ge=BOUNDS["patience"][0], le=BOUNDS["patience"][1])
-    batch_size: int | None = Field(None, ge=BOUNDS["batch_size"][0], le=BOUNDS["batch_size"][1])
+    epochs: _param("epochs") | None = None
+    patience: _param("patience") | None = None
+    batch_size: _param("batch_size") | None = None
     lr: float | None = Field(None, ge=BOUNDS["lr"][0], le=BOUNDS["lr"][1])
-    seed: int | None = Field(None, ge=0, le=SEED_MAX)
+    seed: bounded(0, SEED_MAX) | None = None
 
     def params(self) -> dict:
         return self.model_dump(exclude_none=True)
@@ -371,17 +419,18 @@ class ForecastRequest(BaseModel):
     """One ticker (`ticker`: answers one forecast object) or many (`tickers`: answers
     {"forecasts": [...], "errors": [...]}, where one ticker's problem does not fail the rest)."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={
-        "oneOf": [{"required": ["ticker"]}, {"required": ["tickers"]}]})
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"oneOf": [
+        {"required": ["ticker"], "not": {"required": ["tickers"]}},
+        {"required": ["tickers"], "not": {"anyOf": [{"required": ["ticker"]}, {"required": ["prices"]}]}}]})
 
     ticker: Ticker = None  # type: ignore[assignment]
     tickers: list[str] = Field(None, min_length=1,  # type: ignore[assignment]
                                description="a malformed or unknown ticker is an entry in `errors`")
     prices: list[dict[str, Any]] = Field(  # type: ignore[assignment]
-        None, description='with `ticker` only: recent history inline, as the upload\'s points: [{"date", "close"}, ...]; '
-                          "at least the model's window + 1 points; nothing is stored")
-    model_version: int | None = Field(None, ge=1, le=MAX_ID, strict=True,
-                                      description="use this version instead of the active one")
+        None, json_schema_extra={"items": POINT_SCHEMA, "minItems": 1},
+        description='with `ticker` only: recent history inline, as the upload\'s points: [{"date", "close"}, ...]; '
+                    "at least the model's window + 1 points; nothing is stored")
+    model_version: bounded(1, MAX_ID) | None = Field(None, description="use this version instead of the active one")
     levels: Levels | None = None
 
     @model_validator(mode="after")

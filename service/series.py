@@ -16,7 +16,7 @@ from models.windows import choose_price_field
 from service import bars, checks, merge
 from service.calendars import DEFAULT_CALENDAR, check_calendar, timezone_of, ts_day
 from service.db import utcnow
-from service.errors import InvalidInput, NotFound
+from service.errors import Conflict, InvalidInput, NotFound
 from service.tables import PricePoint, Ticker
 from service.uploads import ParsedUpload
 
@@ -125,9 +125,9 @@ def store_uploads(session: Session, *, uploads: dict[str, ParsedUpload], mode: M
         _, revision, cal, stored = tickers[symbol]
         existed = revision > 0
         if existed and calendar is not None and calendar != cal:
-            raise InvalidInput(f"calendar={calendar}: {symbol} already has calendar {cal}; change it with "
-                               f"PATCH /series/{symbol}", details={"field": "calendar", "value": calendar,
-                                                                    "ticker": symbol, "calendar": cal})
+            raise Conflict(f"calendar={calendar}: {symbol} already has calendar {cal}; change it with "
+                           f"PATCH /series/{symbol}", details={"field": "calendar", "value": calendar,
+                                                                "ticker": symbol, "calendar": cal})
         stored_frequency = stored if existed and mode == "merge" else None  # a replace may change the bar size
         try:
             resolutions[symbol] = bars.resolve(uploads[symbol], calendar=cal, stored=stored_frequency, given=frequency)

@@ -21,7 +21,7 @@ from models.errors import InsufficientData as ModelInsufficientData
 from models.lstm import LSTMConfig
 from models.train import Cost, EpochInfo, data_sha256, estimate_cost, min_rows, train
 from service.db import read_only_sessions, utcnow
-from service.errors import Conflict, InsufficientData, InvalidInput, NotFound, QueueFull, TooCostly
+from service.errors import Conflict, InvalidInput, NotFound, QueueFull, SeriesTooShort, TooCostly
 from service.registry import StoredCheckpoint, discard_checkpoint, register_model, save_checkpoint
 from service.series import get_ticker, load_price_array
 from service.settings import Settings
@@ -116,7 +116,8 @@ def check_cost(settings: Settings, *, symbol: str, rows: int, config: LSTMConfig
         verb = "raise" if getattr(config, field) < getattr(LSTMConfig(), field) else "lower"
         raise TooCostly(
             f"{field}={getattr(config, field)}: one epoch of {symbol} ({rows} prices, {used}) would take about "
-            f"{cost.seconds_per_epoch_estimate:.0f} s, over PRICECAST_MAX_EPOCH_SECONDS={settings.max_epoch_seconds:g}; "
+            f"{cost.seconds_per_epoch_estimate:.0f} s, "
+            f"over PRICECAST_MAX_EPOCH_SECONDS={settings.max_epoch_seconds:g}; "
             f"{verb} {field}",
             details={"field": field, "value": getattr(config, field), "ticker": symbol,
                      "estimate_seconds": round(cost.seconds_per_epoch_estimate, 1),
@@ -171,7 +172,7 @@ def submit_training(session: Session, *, settings: Settings, symbol: str, params
     rows = session.scalar(select(func.count()).where(PricePoint.ticker_id == ticker.id)) or 0
     needed = min_rows(config)
     if rows < needed:
-        raise InsufficientData(
+        raise SeriesTooShort(
             f"{symbol} has {rows} prices; window={config.window} with the default split "
             f"(test 20%, validation 10% of the rest) needs at least {needed}",
             details={"ticker": symbol, "needed": needed, "available": rows, "window": config.window})

@@ -230,12 +230,69 @@ class EmbeddedWorker:
         self.consumer.stop(graceful=True)
 
 
+def _die_with_consumer(settings: Settings, huey: object, stop_flag: object, consumer_pid: int) -> None:
+    """In a process huey forks for `pricecast worker` (workers, scheduler): exit when the consumer
+    dies, even by kill -9.
+
+    The parent-death signal is SIGTERM, which first sets the stop flag (no new task is taken; huey
+    sends SIGTERM only when it stops its workers anyway), then huey's own handler interrupts a
+    running task (its job is released to the reaper). A watchdog covers an idle process, huey's
+    scheduler and a consumer that died before the prctl; the process exits once its task is
+    released, at the latest PRICECAST_SHUTDOWN_TIMEOUT seconds after the consumer died.
+    """
+    huey_handler = signal.getsignal(signal.SIGTERM)
+
+    def on_sigterm(signum: int, frame: object) -> None:
+        stop_flag.set()  # type: ignore[attr-defined]
+        if callable(huey_handler):
+            huey_handler(signum, frame)
+
+    signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+
+    def watch() -> None:
+        while os.getppid() == consumer_pid:
+            time.sleep(WATCHDOG_SECONDS)
+        log.warning("worker process %s: its consumer (pid %s) is gone; exiting", os.getpid(), consumer_pid)
+        stop_flag.set()  # type: ignore[attr-defined]
+        deadline = time.monotonic() + settings.shutdown_timeout
+        if getattr(huey, "_tasks_in_flight", None):
+            os.kill(os.getpid(), signal.SIGTERM)  # interrupts the task: it releases its job
+        while getattr(huey, "_tasks_in_flight", None) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        os._exit(3)
+
+    threading.Thread(target=watch, name="pricecast-watchdog", daemon=True).start()
+
+
+class GuardedConsumer(Consumer):
+    """A huey consumer whose forked processes (workers and scheduler) die with it."""
+
+    def __init__(self, huey: object, *, settings: Settings, **options: object) -> None:
+        self.settings = settings  # before huey's __init__, which creates the processes
+        super().__init__(huey, **options)
+
+    def _create_process(self, process, name):  # noqa: ANN001, ANN202 - huey's signature
+        settings, huey, consumer_pid, initialize = self.settings, self.huey, os.getpid(), process.initialize
+        stop_flag = self.stop_flag
+
+        def guarded() -> None:
+            _die_with_consumer(settings, huey, stop_flag, consumer_pid)
+            initialize()
+
+        process.initialize = guarded
+        return super()._create_process(process, name)
+
+
 def run_worker(runtime: Runtime, *, workers: int) -> None:
     """The standalone worker: `workers` processes, each running jobs one at a time, plus a reaper."""
     settings = runtime.settings
     runtime.queue.execute = lambda job_id: execute_here(settings, job_id)
-    consumer = Consumer(runtime.queue.huey, workers=workers, worker_type="process", periodic=False,
-                        initial_delay=0.01, max_delay=0.5, backoff=1.15, health_check_interval=5)
+    consumer = GuardedConsumer(runtime.queue.huey, settings=settings, workers=workers, worker_type="process",
+                               periodic=False, initial_delay=0.01, max_delay=0.5, backoff=1.15, health_check_interval=5)
     reaper = Reaper(runtime)
     reaper.start()
     log.info("pricecast worker: %d process(es), queue %s", workers, settings.queue.split("@")[-1])

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from fastapi.middleware.gzip import GZipMiddleware
 
 from service import migrate
+from service.api import limits
 from service.api.auth import AuthMiddleware, Authenticator, is_loopback
 from service.api.errors import install_error_handlers
 from service.api.metrics import EdgeCollector, Metrics, StateCollector
@@ -127,4 +128,5 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(models.router)
     app.include_router(page.router)
     install_openapi(app, public_reads=settings.public_reads)  # after every route: it documents them all
+    limits.install(app, settings)  # last: it wraps app.openapi as it is then
     return app

@@ -40,10 +40,13 @@ async def read_body(request: Request, *, json_ok: bool = True) -> tuple[BodyKind
     if kind is None:
         async with request.form(max_part_size=request.app.state.settings.max_upload_bytes) as form:
             files = [v for v in form.values() if hasattr(v, "read")]
-            if not files:
-                raise InvalidInput("multipart upload has no file part; send the CSV as a field named 'file'",
-                                   details={"field": "file"})
-            return "csv", await files[0].read()
+            if files:
+                return "csv", await files[0].read()
+            text = form.get("file")  # the CSV as a plain field named file (what the OpenAPI document shows)
+            if isinstance(text, str):
+                return "csv", text.encode()
+            raise InvalidInput("multipart upload has no file part; send the CSV as a field named 'file'",
+                               details={"field": "file"})
     body = await request.body()
     if kind == "json":
         try:

@@ -80,7 +80,7 @@ def test_rate_limits_answer_429_with_retry_after(settings):
         assert 1 <= int(r.headers["retry-after"]) <= 60
     with client(settings, train_rate_limit="1/hour") as c:
         c.post("/series/X", content=BODY, headers=CSV)
-        assert c.post("/series/X/train").status_code == 422  # too short, but it counted
+        assert c.post("/series/X/train").status_code == 409  # too short, but it counted
         assert_error(c.post("/series/X/train"), 429, "rate_limited")
 
 

@@ -89,7 +89,7 @@ def test_errors_for_single_requests(api):
 @pytest.mark.parametrize("body, field, words", [
     ({"ticker": "SPX", "levels": [100]}, "levels", "from 1 to 99"),
     ({"ticker": "SPX", "levels": [True]}, "levels", "True is not allowed"),
-    ({"ticker": "SPX", "levels": [80.0]}, "levels", "80.0 is not allowed"),
+    ({"ticker": "SPX", "levels": [80.5]}, "levels", "80.5 is not allowed"),  # 80.0 is the JSON integer 80
     ({"ticker": "SPX", "levels": list(range(1, 12))}, "levels", "11 levels given"),
     ({"ticker": "a b"}, "ticker", "letters, digits and"),
     ({"ticker": "SPX", "model_version": True}, "model_version", "integer"),

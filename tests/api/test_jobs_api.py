@@ -39,7 +39,7 @@ def test_train_returns_202_location_and_deduplicates(api):
 
 def test_train_errors(api):
     assert_error(api.post("/series/NOPE/train"), 404, "not_found")
-    err = assert_error(api.post("/series/FB/train"), 422, "insufficient_data")
+    err = assert_error(api.post("/series/FB/train"), 409, "series_too_short")
     assert err["details"]["available"] == 80 and err["details"]["needed"] == 89
     err = assert_error(api.post("/series/IBM/train", json={"window": 2}), 422, "invalid_input")
     assert err["details"]["fields"][0]["field"] == "window"
@@ -95,7 +95,7 @@ def test_bulk_train(api):
     assert r.status_code == 202
     body = r.json()
     assert [j["ticker"] for j in body["jobs"]] == ["IBM"]
-    assert [(e["ticker"], e["code"]) for e in body["errors"]] == [("FB", "insufficient_data"), ("NOPE", "not_found")]
+    assert [(e["ticker"], e["code"]) for e in body["errors"]] == [("FB", "series_too_short"), ("NOPE", "not_found")]
     for bad in ({"tickers": ["IBM"], "all": True}, {}, {"all": False}, {"all": 1}, {"stale": "true"}):
         err = assert_error(api.post("/train", json=bad), 422, "invalid_input")
         assert len(err["details"]["fields"]) == 1 and "TrainTickers" not in err["message"], err
@@ -173,3 +173,39 @@ def test_a_job_the_queue_refuses_is_failed_with_the_reason(settings):
         r = c.post("/series/IBM", content="\n".join(lines[:1] + lines[-1:]) + "\n", headers={"content-type": "text/csv"})
         assert r.status_code == 200 and r.json()["rows_inserted"] == 1
         assert any("retraining job failed: could not reach the job queue" in w for w in r.json()["warnings"])
+
+
+def test_the_openapi_document_states_what_the_server_enforces(settings):
+    """Issue 13 row 22: schema-valid requests were refused (batch_size 8.0, limit over the page max,
+    start=0000-00-00, close 0, prices with tickers); each constraint is now in the document."""
+    import re
+
+    s = settings.model_copy(update={"embedded_worker": False, "jobs_page_max": 77, "max_bulk_tickers": 5})
+    with TestClient(create_app(s), raise_server_exceptions=False) as api:
+        doc = api.get("/openapi.json").json()
+        limit = next(p for p in doc["paths"]["/jobs"]["get"]["parameters"] if p["name"] == "limit")
+        assert limit["schema"]["maximum"] == 77
+        assert assert_error(api.get("/jobs", params={"limit": 78}), 422, "invalid_input")
+        bulk = doc["components"]["schemas"]["BulkTrainRequest"]["properties"]["tickers"]
+        assert bulk["maxItems"] == 5
+        window = doc["components"]["schemas"]["TrainRequest"]["properties"]["window"]["anyOf"][0]
+        assert (window["type"], window["minimum"], window["maximum"]) == ("integer", 8, 512)
+        start = next(p for p in doc["paths"]["/series/{ticker}"]["get"]["parameters"] if p["name"] == "start")
+        pattern = re.compile(start["schema"]["anyOf"][0]["pattern"])
+        assert not pattern.match("0000-00-00") and not pattern.match("2023-02-29") and pattern.match("2024-02-29")
+        point = doc["components"]["schemas"]["ForecastRequest"]["properties"]["prices"]["items"]
+        assert point["required"] == ["date", "close"] and point["properties"]["close"]["exclusiveMinimum"] == 0
+        assert point["properties"]["volume"]["anyOf"][0]["maximum"] == 2**63 - 1  # exactly, not a float
+
+        api.post("/series/IBM", content=data_file("IBM.csv").read_bytes(), headers={"content-type": "text/csv"})
+        # an integer written 8.0 is an integer (JSON Schema's `integer`); 8.5 and true are not
+        assert api.post("/series/IBM/train", json={**TINY, "batch_size": 64.0}).status_code == 202
+        assert_error(api.post("/train", json={"tickers": ["IBM"], "params": {"batch_size": 64.5}}), 422, "invalid_input")
+        assert_error(api.post("/train", json={"tickers": ["IBM"], "params": {"layers": True}}), 422, "invalid_input")
+        # a calendar that conflicts with the stored series' is a conflict with its state: 409
+        r = api.post("/series/IBM?calendar=XLON", content=b"date,close\n2024-01-02,1\n",
+                     headers={"content-type": "text/csv"})
+        assert_error(r, 409, "conflict")
+        # a multipart upload may carry the CSV as a plain field named file (as the document shows it)
+        r = api.post("/series/NEW", files={"file": (None, "date,close\n2024-01-02,101.5\n")})
+        assert r.status_code == 200, r.text

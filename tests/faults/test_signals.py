@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import threading
@@ -139,15 +140,16 @@ def _job_row(db: Path, job_id: int) -> dict:
 def _gone(pid: int, timeout: float) -> float | None:
     """Seconds until pid is gone (or a zombie), None if it still runs after timeout."""
     start = time.monotonic()
-    while time.monotonic() - start < timeout:
+    while True:
         try:
             state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
         except FileNotFoundError:
             return time.monotonic() - start
         if state in ("Z", "X"):
             return time.monotonic() - start
+        if time.monotonic() - start >= timeout:
+            return None
         time.sleep(0.05)
-    return None
 
 
 def test_kill_9_of_the_server_takes_its_training_child_with_it(tmp_path):
@@ -172,10 +174,12 @@ def test_kill_9_of_the_server_takes_its_training_child_with_it(tmp_path):
     assert row["status"] == "queued" and row["attempts"] == 0 and "shut down" in row["message"], row
 
 
-def test_sigterm_during_a_long_job_exits_in_bounded_time_and_the_job_runs_again_after_restart(tmp_path):
+@pytest.mark.parametrize("mode", ["process", "thread"])
+def test_sigterm_during_a_long_job_exits_in_bounded_time_and_the_job_runs_again_after_restart(tmp_path, mode):
     """Issue 13 row 8: still "shutting down gracefully" 3 minutes later. Now: stop at the next batch,
     re-queue, exit within PRICECAST_SHUTDOWN_TIMEOUT (+ uvicorn's wait for open requests, none here)."""
-    settings = {"data_dir": str(tmp_path / "var"), "job_reap_interval": "0.5", "shutdown_timeout": "5"}
+    settings = {"data_dir": str(tmp_path / "var"), "job_reap_interval": "0.5", "shutdown_timeout": "5",
+                "embedded_training": mode}
     server = ServerProcess(tmp_path / "server.log", **settings)
     try:
         server.wait_ready()
@@ -188,7 +192,7 @@ def test_sigterm_during_a_long_job_exits_in_bounded_time_and_the_job_runs_again_
         server.proc.send_signal(signal.SIGTERM)
         code = server.proc.wait(60)
         exited_after = time.monotonic() - sent_at
-        print(f"\nserver exited {exited_after:.2f}s after SIGTERM mid-job (code {code})")
+        print(f"\nserver ({mode} training) exited {exited_after:.2f}s after SIGTERM mid-job (code {code})")
         assert exited_after < 5 + 5, server.log()[-3000:]
         assert code in (0, -signal.SIGTERM) and "Traceback" not in server.log(), server.log()[-3000:]
         assert _gone(child, 2) is not None
@@ -202,3 +206,37 @@ def test_sigterm_during_a_long_job_exits_in_bounded_time_and_the_job_runs_again_
         assert rerun["attempts"] == 1 and rerun["worker_id"] != running["worker_id"]
         assert client.post(f"/jobs/{job['id']}/cancel").status_code == 202
         assert wait_for(client, job["id"], finished, timeout=30)[-1]["status"] == "cancelled"
+
+
+@pytest.mark.postgres
+def test_kill_9_of_a_worker_takes_its_worker_processes_with_it(tmp_path, fresh_postgres_url, redis_url):
+    """The class of issue 13 row 7 in `pricecast worker`: its forked processes outlived it, the busy
+    one training on (heart-beating), the idle one polling the queue."""
+    common = {"database_url": fresh_postgres_url, "queue_url": redis_url, "data_dir": str(tmp_path / "shared"),
+              "job_reap_interval": "0.5"}
+    worker = WorkerProcess(tmp_path / "worker.log", "--workers", "2", **common)
+    children: list[int] = []
+    try:
+        with ServerProcess(tmp_path / "api.log", embedded_worker="false", **common) as server, \
+                httpx.Client(base_url=server.url, timeout=30) as client:
+            upload(client, "SPX", "SPX.csv")
+            job = train(client, "SPX", **LONG)
+            running = wait_for(client, job["id"], lambda j: j["progress"].get("epoch", 0) >= 1, timeout=120)[-1]
+            busy = int(running["worker_id"].rsplit(":", 1)[1])
+            children = [int(p) for p in Path(f"/proc/{worker.proc.pid}/task/{worker.proc.pid}/children")
+                        .read_text().split()]
+            assert busy in children and len(children) >= 2, children  # 2 workers (and huey's scheduler)
+            worker.proc.kill()
+            worker.proc.wait(10)
+            gone = {pid: _gone(pid, 20) for pid in children}
+            print(f"\nworker processes gone after kill -9 of their consumer: {gone}")
+            assert all(t is not None for t in gone.values()), gone
+            # the busy one released its job: the API's reaper puts it back in the queue at once
+            back = wait_for(client, job["id"], lambda j: j["status"] == "queued", timeout=10)[-1]
+            assert "released it" in back["message"], back
+    finally:
+        worker.stop()
+        for pid in children:  # on a failure, no orphan outlives the test
+            if _gone(pid, 0) is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)

@@ -10,7 +10,7 @@ import pytest
 
 from service import bars
 from service.calendars import day_ts, ts_day
-from service.errors import InvalidInput
+from service.errors import Conflict, InvalidInput
 from service.series import find_ticker, load_price_array, set_calendar, store_prices
 from service.uploads import parse_csv
 
@@ -142,7 +142,7 @@ def test_patch_calendar_changes_the_next_target_and_warns(session):
 
 def test_an_existing_series_keeps_its_calendar_unless_patched(session):
     upload(session, "X", csv_of(["2024-01-02"]))
-    with pytest.raises(InvalidInput, match="already has calendar XNYS; change it with PATCH"):
+    with pytest.raises(Conflict, match="already has calendar XNYS; change it with PATCH"):
         upload(session, "X", csv_of(["2024-01-03"]), calendar="XLON")
 
 

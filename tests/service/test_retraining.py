@@ -20,7 +20,7 @@ def test_bulk_submit_reports_each_ticker_problem(factory, settings):
                                                        params=TINY)
         s.commit()
         assert [j.ticker.symbol for j in jobs] == ["A"] and created == jobs and jobs[0].priority == PRIORITY_BULK
-        assert [(e["ticker"], e["code"]) for e in errors] == [("SHORT", "insufficient_data"), ("NOPE", "not_found"),
+        assert [(e["ticker"], e["code"]) for e in errors] == [("SHORT", "series_too_short"), ("NOPE", "not_found"),
                                                               ("a b", "invalid_input")]
         with pytest.raises(InvalidInput):
             retraining.submit_bulk(s, settings=settings, tickers=["A"], all_=True)

@@ -11,7 +11,7 @@ from sqlalchemy import select, update
 
 from service import registry, training
 from service.db import utcnow
-from service.errors import Conflict, InsufficientData, InvalidInput, NotFound, QueueFull
+from service.errors import Conflict, InvalidInput, NotFound, QueueFull, SeriesTooShort
 from service.tables import ModelCheckpoint, ModelVersion, TrainingJob
 from tests.factories import TINY, make_series, queue_job, run_job
 
@@ -31,7 +31,7 @@ def test_submit_validates_and_deduplicates(session, settings):
 
 def test_too_short_series_names_the_numbers(session, settings):
     make_series(session, n=80)  # 100 rows train now (the window shrinks); 89 is the minimum
-    with pytest.raises(InsufficientData) as info:
+    with pytest.raises(SeriesTooShort) as info:
         training.submit_training(session, settings=settings, symbol="TEST", params={"window": 30})
     assert info.value.details["available"] == 80 and info.value.details["needed"] == 89
 

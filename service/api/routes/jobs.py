@@ -59,9 +59,10 @@ def list_jobs(rt: RuntimeDep, settings: SettingsDep, ticker: QueryTicker = None,
 
 
 @router.post("/jobs/{job_id}/cancel", response_model=JobRead, dependencies=[Write],
-             responses={202: {"model": JobRead, "description": "Running: it stops at the next epoch"}, **_E})
+             responses={202: {"model": JobRead, "description": "Running: it stops at its next batch (about a second)"},
+                        **_E})
 def cancel_job(job_id: PathId, response: Response, rt: RuntimeDep) -> JobRead:
-    """Cancel a queued job (200) or ask a running one to stop at its next epoch (202)."""
+    """Cancel a queued job (200) or ask a running one to stop at its next batch (202)."""
     job = training.cancel(rt, job_id=job_id)
     if job.status == JobStatus.RUNNING:
         response.status_code = 202

@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
+from pydantic import StringConstraints, WithJsonSchema
 
 from service.api.auth import Read, Write
 from service.api.bodies import read_body
@@ -19,6 +20,11 @@ from service.errors import InvalidInput
 from service.tickers import TICKER_MAX_LENGTH
 from service.bars import FREQUENCY_PATTERN, FREQUENCY_RULE
 from service.schemas import (
+    CSV_SCHEMA,
+    DATE_PATTERN,
+    DATE_SCHEMA,
+    LONG_CSV_SCHEMA,
+    POINT_SCHEMA,
     BulkUploadRead,
     ErrorResponse,
     SeriesListRead,
@@ -32,12 +38,15 @@ from service.tables import PRICE_COLUMNS
 from service.uploads import parse_date
 from service.usecases import ingest, series
 
-DATE_PATTERN = r"^\d{4}-\d{2}-\d{2}$"
+# YYYY-MM-DD within the service's dates, as a string whose schema says so
+QueryDate = Annotated[str, StringConstraints(pattern=DATE_PATTERN), WithJsonSchema(DATE_SCHEMA)]
 
 router = APIRouter(tags=["series"])
 
 _ERRORS = {
     404: {"model": ErrorResponse, "description": "Unknown ticker"},
+    409: {"model": ErrorResponse,
+          "description": "Conflicts with the stored series (another calendar: PATCH changes it)"},
     413: {"model": ErrorResponse, "description": "Body larger than max_upload_bytes"},
     415: {"model": ErrorResponse, "description": "Body type not accepted"},
     422: {"model": ErrorResponse, "description": "Invalid input; details name each bad row"},
@@ -47,16 +56,11 @@ _UPLOAD_BODY = {
     "requestBody": {
         "required": True,
         "content": {
-            "text/csv": {"schema": {"type": "string"},
-                         "example": "date,close\n2024-01-02,101.5\n2024-01-03,102.25\n"},
-            "multipart/form-data": {"schema": {"type": "object", "properties": {
-                "file": {"type": "string", "format": "binary"}}, "required": ["file"]}},
+            "text/csv": {"schema": CSV_SCHEMA, "example": "date,close\n2024-01-02,101.5\n2024-01-03,102.25\n"},
+            "multipart/form-data": {"schema": {"type": "object", "properties": {"file": CSV_SCHEMA},
+                                               "required": ["file"]}},
             "application/json": {"schema": {"type": "object", "required": ["points"], "properties": {
-                "points": {"type": "array", "items": {"type": "object", "required": ["date", "close"], "properties": {
-                    "date": {"type": "string", "format": "date"}, "close": {"type": "number"},
-                    "open": {"type": ["number", "null"]}, "high": {"type": ["number", "null"]},
-                    "low": {"type": ["number", "null"]}, "adj_close": {"type": ["number", "null"]},
-                    "volume": {"type": ["integer", "null"]}}}}}}},
+                "points": {"type": "array", "minItems": 1, "items": POINT_SCHEMA}}}},
         },
     }
 }
@@ -91,7 +95,7 @@ async def upload_series(ticker: PathTicker, request: Request, rt: RuntimeDep, mo
 
 
 @router.post("/series", response_model=BulkUploadRead, responses=_ERRORS, dependencies=[Write], openapi_extra={"requestBody": {
-    "required": True, "content": {"text/csv": {"schema": {"type": "string"},
+    "required": True, "content": {"text/csv": {"schema": LONG_CSV_SCHEMA,
                                                "example": "ticker,date,close\nAAA,2024-01-02,10\nBBB,2024-01-02,20\n"}}}})
 async def upload_many(request: Request, rt: RuntimeDep, mode: ModeQuery = "merge", calendar: CalendarQuery = None,
                       frequency: FrequencyQuery = None) -> BulkUploadRead:
@@ -131,8 +135,8 @@ def get_series(
     request: Request,
     rt: RuntimeDep,
     settings: SettingsDep,
-    start: Annotated[str | None, Query(pattern=DATE_PATTERN, description="first date (in the calendar's zone), YYYY-MM-DD")] = None,
-    end: Annotated[str | None, Query(pattern=DATE_PATTERN, description="last date (in the calendar's zone), YYYY-MM-DD")] = None,
+    start: Annotated[QueryDate | None, Query(description="first date (in the calendar's zone), YYYY-MM-DD")] = None,
+    end: Annotated[QueryDate | None, Query(description="last date (in the calendar's zone), YYYY-MM-DD")] = None,
     limit: Annotated[int | None, Query(ge=1, description="the latest N points (default 10,000; at most 100,000)")] = None,
 ):
     """Prices of one ticker, ascending; `Accept: text/csv` returns CSV."""
