@@ -262,12 +262,13 @@ def fit(prepared: Prepared, *, seed: int, on_epoch: Callable[[EpochInfo], bool |
 
 def fit_many(prepared: Sequence[Prepared], *, seeds: Sequence[int],
              on_epoch: Callable[[StackEpoch], bool | None] | None = None,
-             should_stop: Callable[[], bool] | None = None) -> list[Fitted | Exception]:
+             should_stop: Callable[[], bool] | None = None, kernel: str = "fused") -> list[Fitted | Exception]:
     """fit() for many series at once: those with equal configs (window as used) train as one stack.
 
     Returns per series its Fitted, or the exception that ended it alone (TrainingStopped when
     on_epoch(StackEpoch) returned True for it, TrainingFailed on a non-finite loss); should_stop()
     between batches raises TrainingStopped for all. StackEpoch.index is the series' position here.
+    kernel: "fused" (torch's LSTM kernel per model) or "bmm" (one batched matmul per step for all).
     """
     if len(seeds) != len(prepared):
         raise ConfigError(f"seeds={len(seeds)} items: need one per series ({len(prepared)})")
@@ -282,7 +283,7 @@ def fit_many(prepared: Sequence[Prepared], *, seeds: Sequence[int],
             lo, mid, hi = 0, s.train_end - s.window_start, s.test_start - s.window_start
             data.append((p.x[lo:mid], p.y[lo:mid], p.x[mid:hi], p.y[mid:hi]))
         fitted = fit_stack(prepared[members[0]].config, data, [seeds[i] for i in members], on_epoch=on_epoch,
-                           should_stop=should_stop, indices=members)
+                           should_stop=should_stop, indices=members, kernel=kernel)
         for i, f in zip(members, fitted):
             out[i] = f
     return out  # type: ignore[return-value]
