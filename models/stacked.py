@@ -31,7 +31,7 @@ from torch.nn import functional as F
 from models.errors import TrainingFailed, TrainingStopped
 from models.lstm import LSTMConfig, PriceLSTM
 
-EVAL_CHUNK = 1024  # validation rows per model per forward pass (memory does not grow with the data)
+EVAL_CHUNK = 1024  # windows per model per forward pass outside training (validation loss, calibration)
 
 
 

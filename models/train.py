@@ -34,7 +34,7 @@ from models.evaluate import backtest
 from models.lstm import LSTMConfig, PriceLSTM
 from models.predict import Predictor
 from models.seasonality import Profile
-from models.stacked import Fitted, StackEpoch, fit_stack, stack_key
+from models.stacked import EVAL_CHUNK, Fitted, StackEpoch, fit_stack, stack_key
 from models.volatility import Volatility, ewma_baseline_sigma
 from models.windows import check_prices, log_returns, return_windows, robust_scale
 
@@ -144,7 +144,6 @@ FIXED_BYTES = 20_000_000  # backtest rows, torch scratch: what a tiny run still 
 BYTES_PER_WINDOW_STEP = 32  # per target and window step: float32 inputs + float64 temporaries
 TRAIN_BYTES_PER_ACTIVATION = 64  # autograd keeps ~16 floats per (batch row, step, hidden unit, layer)
 EVAL_BYTES_PER_ACTIVATION = 24  # a forward pass without autograd: ~6 floats
-EVAL_CHUNK = 1024  # windows per forward pass outside training (validation loss, calibration)
 FLOPS_PER_SECOND = 2.0e10  # LSTM forward + backward throughput on one core
 SECONDS_PER_BATCH = 4e-4  # Python and dispatch overhead of one optimiser step
 
