@@ -8,6 +8,9 @@ each) on a fresh data directory and database, then:
 3. forecast: `POST /forecast {"tickers": [...]}` for all tickers (in requests of at most
    PRICECAST_MAX_BATCH_TICKERS): the first call (cold) and the next (warm);
 4. RSS of the server process after that (training runs in child processes and is not counted).
+"CPU ms/ticker" is the CPU time the server and its child processes spent while training, per
+ticker: on a machine shared with other work it moves less than wall time does. "load" is the
+one-minute load average at the end (more than the core count: the numbers are contended).
 
 Prints one table. --group 1 trains one ticker per job (the path before grouped training), so
 one run with --group 1 and one with the default measure the change on the same machine and load.
@@ -33,6 +36,19 @@ def rss_mb(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time of a process and its descendants, those still running and those it has waited for."""
+    tick = os.sysconf("SC_CLK_TCK")
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        children = [int(c) for t in Path(f"/proc/{pid}/task").iterdir()
+                    for c in (t / "children").read_text().split()]
+    except (FileNotFoundError, ProcessLookupError):
+        return 0.0
+    own = sum(int(v) for v in fields[11:15]) / tick  # utime, stime, cutime, cstime
+    return own + sum(cpu_seconds(c) for c in children)
 
 
 def count(c: httpx.Client, status: str) -> int:
@@ -101,16 +117,19 @@ def main() -> None:
         with Server(Path(tmp) / "server.log", data_dir=str(Path(tmp) / "var"), **settings) as server, \
                 httpx.Client(base_url=server.url, timeout=600) as c:
             up = upload(c, symbols, args.days, args.rows_per_request)
+            cpu = cpu_seconds(server.proc.pid)
             tr = train_all(c, args.timeout)
+            cpu = cpu_seconds(server.proc.pid) - cpu
             cold = forecast_all(c, symbols, batch)
             warm = forecast_all(c, symbols, batch)
             rss = rss_mb(server.proc.pid)
     db = "postgres" if args.database else "sqlite"
     group = args.group if args.group is not None else "default"
     print(f"{'tickers':>7} {'days':>5} {'workers':>7} {'group':>7} {'db':>8} {'upload s':>9} {'train s':>9} "
-          f"{'ms/ticker':>9} {'fc cold ms':>10} {'fc warm ms':>10} {'RSS MB':>7}")
+          f"{'ms/ticker':>9} {'CPU ms/ticker':>13} {'fc cold ms':>10} {'fc warm ms':>10} {'RSS MB':>7}  load")
     print(f"{args.tickers:>7} {args.days:>5} {args.workers:>7} {group!s:>7} {db:>8} {up:>9.1f} {tr:>9.1f} "
-          f"{tr / args.tickers * 1000:>9.0f} {cold * 1000:>10.0f} {warm * 1000:>10.0f} {rss:>7.0f}")
+          f"{tr / args.tickers * 1000:>9.0f} {cpu / args.tickers * 1000:>13.0f} {cold * 1000:>10.0f} "
+          f"{warm * 1000:>10.0f} {rss:>7.0f}  {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":

@@ -28,6 +28,12 @@ models.train
         fitted, *, seed) -> TrainResult. on_epoch(EpochInfo(epoch, max_epochs, train_loss,
         val_loss, elapsed_s)) -> bool | None after each epoch and should_stop() -> bool between
         batches: True raises TrainingStopped.
+    fit_many(prepared_list, *, seeds, on_epoch=None, should_stop=None, kernel="fused") ->
+        [Fitted | TrainingStopped | TrainingFailed]: many series' nets fit together
+        (models/stacked.py: stacked weights, each model its own init, shuffle, clipping, Adam
+        and early stopping; equal configs share a stack). Each Fitted is the one fit() gives
+        that series, so finish() is unchanged. on_epoch(StackEpoch(index, epoch, ...)) True
+        drops that series alone; fit() is fit_many with one series.
     TrainResult: config (with the window used), seed, price_field, data_start, data_end, n_rows,
         data_sha256, metrics (flat JSON-able dict), backtest (per-day dicts: date, actual,
         predicted, persistence, low_80, high_80, low_95, high_95, prob_up), history
@@ -64,6 +70,6 @@ models.checkpoints
         read_metadata(data: bytes) -> dict.
 
 Import order (no cycles): errors, lstm, windows, volatility, calibration, evaluate -> predict
--> legacy -> train -> checkpoints. Determinism: the same prices, config, seed and torch thread
+-> legacy -> stacked -> train -> checkpoints. Determinism: the same prices, config, seed and torch thread
 count give bit-identical weights on CPU (the caller sets torch.set_num_threads). No pickle.
 """

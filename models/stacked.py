@@ -31,11 +31,8 @@ from torch.nn import functional as F
 from models.errors import TrainingFailed, TrainingStopped
 from models.lstm import LSTMConfig, PriceLSTM
 
-EVAL_CHUNK = 1024  # validation rows per model per forward pass (memory does not grow with the data)
+EVAL_CHUNK = 1024  # windows per model per forward pass outside training (validation loss, calibration)
 
-# PriceLSTM's gate order is (input, forget, cell, output); the stack keeps (input, forget, output,
-# cell) so that one sigmoid covers three gates and one tanh the fourth.
-_TO_STACK = (0, 1, 3, 2)
 
 
 @dataclass
@@ -66,11 +63,6 @@ def stack_key(config: LSTMConfig) -> tuple:
     return tuple(sorted(asdict(config).items()))
 
 
-def _reorder(t: torch.Tensor, hidden: int) -> torch.Tensor:
-    """(4h, ...) gate blocks from PriceLSTM order to stack order; applying it twice undoes it."""
-    return torch.cat([t[g * hidden:(g + 1) * hidden] for g in _TO_STACK])
-
-
 def _initial_state(config: LSTMConfig, seed: int) -> dict[str, torch.Tensor]:
     """PriceLSTM's initial weights for this seed, drawn without touching the caller's RNG."""
     with torch.random.fork_rng(devices=[]):
@@ -79,26 +71,38 @@ def _initial_state(config: LSTMConfig, seed: int) -> dict[str, torch.Tensor]:
     return {k: v.detach() for k, v in net.state_dict().items()}
 
 
-class _Stack:
-    """Parameters (K, ...) of K models, their Adam moments and step counts, and the batched forward.
+class _Dropout:
+    """Inverted dropout with each model's own generator (the first dim of a stacked tensor is the model)."""
 
-    Feature-major layout: weights (K, 4h, in) as in PriceLSTM, states (K, h, B), so that each
-    gate's block of a step is contiguous and the elementwise work runs at memory speed.
+    def __init__(self, p: float, gens: Sequence[torch.Generator]) -> None:
+        self.p, self.gens = p, gens
+
+    def one(self, k: int, t: torch.Tensor) -> torch.Tensor:
+        return t * (torch.rand(t.shape, generator=self.gens[k]) >= self.p).to(t.dtype) / (1 - self.p)
+
+    def __call__(self, t: torch.Tensor) -> torch.Tensor:
+        return torch.stack([self.one(k, t[k]) for k in range(t.shape[0])])
+
+
+class _Stack:
+    """Parameters (K, ...) of K models in PriceLSTM's layout, their Adam moments and step counts.
+
+    Two forward passes compute the same function. `fused` (the default on CPU) runs each model's
+    LSTM through torch's fused kernel (oneDNN) on views of the stacked weights, and everything
+    else (head, loss, clipping, Adam) batched over the models: measured the fastest per model on
+    the 2-core build machine (docs/benchmarks.md "Scale"). `bmm` runs all models' steps as one
+    batched matmul per time step, feature-major (K, 4h, B) so each gate block is contiguous; it
+    is what a wide accelerator wants, and the same model up to floating-point order.
     """
 
-    def __init__(self, config: LSTMConfig, states: Sequence[dict[str, torch.Tensor]]) -> None:
-        self.config, h = config, config.hidden_size
-        self.names: list[str] = []
-        params: list[torch.Tensor] = []
-        for layer in range(config.layers):
-            for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
-                name = f"lstm.{kind}_l{layer}"
-                t = torch.stack([_reorder(s[name], h) for s in states])  # weights (K, 4h, in); biases (K, 4h)
-                self.names.append(name)
-                params.append(t if kind.startswith("weight") else t.unsqueeze(-1))  # biases (K, 4h, 1)
-        self.names += ["head.weight", "head.bias"]
-        params.append(torch.stack([s["head.weight"] for s in states]))  # (K, 1, h)
-        params.append(torch.stack([s["head.bias"] for s in states]).unsqueeze(-1))  # (K, 1, 1)
+    def __init__(self, config: LSTMConfig, states: Sequence[dict[str, torch.Tensor]], *, kernel: str = "fused") -> None:
+        if kernel not in ("fused", "bmm"):
+            raise ValueError(f"kernel={kernel!r}: must be 'fused' or 'bmm'")
+        self.config, self.kernel = config, kernel
+        self.names = [f"lstm.{kind}_l{layer}" for layer in range(config.layers)
+                      for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")] + ["head.weight", "head.bias"]
+        # weights (K, 4h, in), biases (K, 4h), head weight (K, 1, h), head bias (K, 1)
+        params = [torch.stack([s[name] for s in states]) for name in self.names]
         self.params = [p.contiguous().requires_grad_(True) for p in params]
         self.exp_avg = [torch.zeros_like(p) for p in self.params]
         self.exp_avg_sq = [torch.zeros_like(p) for p in self.params]
@@ -114,56 +118,61 @@ class _Stack:
     def state_dicts(self, params: Sequence[torch.Tensor] | None = None) -> list[dict[str, torch.Tensor]]:
         """PriceLSTM state dicts, one per model, from these (or the given stacked) parameters."""
         params = self.params if params is None else params
-        h, out = self.config.hidden_size, []
-        for k in range(params[0].shape[0]):
-            d = {}
-            for name, p in zip(self.names, params):
-                t = p[k].detach()
-                if name.startswith("head."):
-                    d[name] = t.reshape(1, -1).clone() if name == "head.weight" else t.reshape(1).clone()
-                elif ".weight" in name:
-                    d[name] = _reorder(t, h).contiguous()
-                else:
-                    d[name] = _reorder(t.reshape(-1), h).contiguous()
-            out.append(d)
-        return out
+        return [{name: p[k].detach().clone() for name, p in zip(self.names, params)} for k in range(params[0].shape[0])]
 
-    def forward(self, x: torch.Tensor, drop: Callable[[torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
-        """Predictions (K, B) for inputs x (K, B, W); drop(t) applies training dropout when set."""
+    def forward(self, x: torch.Tensor, drop: _Dropout | None = None) -> torch.Tensor:
+        """Predictions (K, B) for inputs x (K, B, W); drop applies training dropout when set."""
+        out = self._fused(x, drop) if self.kernel == "fused" else self._bmm(x, drop)  # (K, B, h)
+        if drop is not None:
+            out = drop(out)
+        w, b = self.params[-2:]
+        return torch.baddbmm(b.unsqueeze(-1), out, w.transpose(1, 2)).squeeze(-1)  # (K, B)
+
+    def _fused(self, x: torch.Tensor, drop: _Dropout | None) -> torch.Tensor:
+        """The last hidden state (K, B, h): torch.lstm per model on its weights' views."""
+        K, B, _ = x.shape
+        h, layers = self.config.hidden_size, self.config.layers
+        weights = [p.unbind(0) for p in self.params[: 4 * layers]]  # one backward node per tensor, not per view
+        zeros = x.new_zeros(1, B, h)
+        last = []
+        for k in range(K):
+            seq = x[k].unsqueeze(-1)  # (B, W, 1)
+            for layer in range(layers):
+                flat = [weights[4 * layer + j][k] for j in range(4)]
+                seq, _, _ = torch.lstm(seq, (zeros, zeros), flat, True, 1, 0.0, True, False, True)  # (B, W, h)
+                if drop is not None and layer < layers - 1:
+                    seq = drop.one(k, seq)
+            last.append(seq[:, -1])
+        return torch.stack(last)
+
+    def _bmm(self, x: torch.Tensor, drop: _Dropout | None) -> torch.Tensor:
+        """The last hidden state (K, B, h): one baddbmm over the K models per time step."""
         K, B, W = x.shape
         h, layers = self.config.hidden_size, self.config.layers
         seq = x.permute(2, 0, 1).unsqueeze(2)  # (W, K, in, B): the inputs of each step
-        out = None
+        hs = None
         for layer in range(layers):
             w_ih, w_hh, b_ih, b_hh = self.params[4 * layer: 4 * layer + 4]
+            bias = (b_ih + b_hh).unsqueeze(-1)  # (K, 4h, 1)
             # The input part of every step's gates at once, (W, K, 4h, B), made in that layout so that
             # each step's block is contiguous; unbind, not indexing, so that the backward stacks the
             # W step gradients once instead of adding each into a zero copy.
-            if seq.shape[2] == 1:
-                pre = torch.addcmul(b_ih + b_hh, w_ih, seq)  # one input feature: a broadcast product
-            else:
-                pre = torch.matmul(w_ih, seq) + (b_ih + b_hh)
-            pre = pre.unbind(0)
+            pre = (torch.addcmul(bias, w_ih, seq) if seq.shape[2] == 1 else torch.matmul(w_ih, seq) + bias).unbind(0)
             hs, c = None, None
             outs = []
             for t in range(W):
                 gates = pre[t] if hs is None else torch.baddbmm(pre[t], w_hh, hs)  # (K, 4h, B)
-                sig, g = gates.split([3 * h, h], dim=1)
-                i, f, o = torch.sigmoid(sig).chunk(3, dim=1)  # (K, h, B) each
+                i_f, g, o = gates.split([2 * h, h, h], dim=1)
+                i, f = torch.sigmoid(i_f).chunk(2, dim=1)  # (K, h, B) each
                 g = torch.tanh(g)
                 c = i * g if c is None else torch.addcmul(f * c, i, g)
-                hs = o * torch.tanh(c)  # (K, h, B)
-                if layer < layers - 1:
-                    outs.append(hs)
+                hs = torch.sigmoid(o) * torch.tanh(c)  # (K, h, B)
+                outs.append(hs)
             if layer < layers - 1:
                 seq = torch.stack(outs)  # (W, K, h, B)
                 if drop is not None:
                     seq = drop(seq.transpose(0, 1)).transpose(0, 1)
-            out = hs
-        if drop is not None:
-            out = drop(out)
-        w, b = self.params[-2:]
-        return torch.baddbmm(b, w, out).squeeze(1)  # (K, B)
+        return hs.transpose(1, 2)  # (K, B, h)
 
     @torch.no_grad()
     def step(self, active: torch.Tensor | None) -> None:
@@ -225,13 +234,13 @@ def _val_loss(stack: _Stack, x: torch.Tensor, y: torch.Tensor, n: torch.Tensor) 
 
 def fit_stack(config: LSTMConfig, data: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]],
               seeds: Sequence[int], *, on_epoch: Callable[[StackEpoch], bool | None] | None = None,
-              should_stop: Callable[[], bool] | None = None,
-              indices: Sequence[int] | None = None) -> list[Fitted | Exception]:
+              should_stop: Callable[[], bool] | None = None, indices: Sequence[int] | None = None,
+              kernel: str = "fused") -> list[Fitted | Exception]:
     """Fit K models of one config: data[k] = (x_train, y_train, x_val, y_val) with x (n, window) float32.
 
     Returns, per model, its Fitted or the exception that ended it alone: TrainingStopped when
     on_epoch returned True for it, TrainingFailed when its loss became non-finite. should_stop()
-    between batches (True) raises TrainingStopped for the whole stack.
+    between batches (True) raises TrainingStopped for the whole stack. kernel: see _Stack.
     """
     K = len(data)
     indices = list(range(K)) if indices is None else list(indices)
@@ -240,7 +249,7 @@ def fit_stack(config: LSTMConfig, data: Sequence[tuple[np.ndarray, np.ndarray, n
     y_tr = _pad([d[1][:, None] for d in data], 1)[0][..., 0]
     x_va, n_va = _pad([d[2] for d in data], W)
     y_va = _pad([d[3][:, None] for d in data], 1)[0][..., 0]
-    stack = _Stack(config, [_initial_state(config, s) for s in seeds])
+    stack = _Stack(config, [_initial_state(config, s) for s in seeds], kernel=kernel)
     gens = [torch.Generator().manual_seed(int(s)) for s in seeds]
     drop_gens = [torch.Generator().manual_seed(int(s) + 1) for s in seeds] if config.dropout > 0 else None
     live = list(range(K))  # stack position -> input position
@@ -260,7 +269,7 @@ def fit_stack(config: LSTMConfig, data: Sequence[tuple[np.ndarray, np.ndarray, n
         pick = torch.arange(len(live))[:, None]
         total = torch.zeros(len(live), dtype=torch.float64)
         uniform = bool((n == n[0]).all())
-        drop = _dropout(config.dropout, [drop_gens[k] for k in live]) if drop_gens else None
+        drop = _Dropout(config.dropout, [drop_gens[k] for k in live]) if drop_gens else None
         for i in range(0, int(n.max()), B):
             if should_stop is not None and should_stop():
                 raise TrainingStopped(f"training stopped by the caller in epoch {epoch}", epoch=epoch)
@@ -318,11 +327,3 @@ def fit_stack(config: LSTMConfig, data: Sequence[tuple[np.ndarray, np.ndarray, n
         if isinstance(r, Fitted):
             r.train_seconds, r.windows_seen = seconds, int(n_tr[k]) * len(r.history)
     return results  # type: ignore[return-value]
-
-
-def _dropout(p: float, gens: Sequence[torch.Generator]) -> Callable[[torch.Tensor], torch.Tensor]:
-    """Inverted dropout with each model's own generator (the first dim of the tensor is the model)."""
-    def drop(t: torch.Tensor) -> torch.Tensor:
-        mask = torch.stack([torch.rand(t.shape[1:], generator=g) >= p for g in gens]).to(t.dtype)
-        return t * mask / (1 - p)
-    return drop

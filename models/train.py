@@ -33,7 +33,7 @@ from models.evaluate import backtest
 from models.lstm import LSTMConfig, PriceLSTM
 from models.predict import Predictor
 from models.seasonality import Profile
-from models.stacked import Fitted, StackEpoch, fit_stack, stack_key
+from models.stacked import EVAL_CHUNK, Fitted, StackEpoch, fit_stack, stack_key
 from models.volatility import Volatility, ewma_baseline_sigma
 from models.windows import check_prices, log_returns, return_windows, robust_scale
 
@@ -143,7 +143,6 @@ FIXED_BYTES = 20_000_000  # backtest rows, torch scratch: what a tiny run still 
 BYTES_PER_WINDOW_STEP = 32  # per target and window step: float32 inputs + float64 temporaries
 TRAIN_BYTES_PER_ACTIVATION = 64  # autograd keeps ~16 floats per (batch row, step, hidden unit, layer)
 EVAL_BYTES_PER_ACTIVATION = 24  # a forward pass without autograd: ~6 floats
-EVAL_CHUNK = 1024  # windows per forward pass outside training (validation loss, calibration)
 FLOPS_PER_SECOND = 2.0e10  # LSTM forward + backward throughput on one core
 SECONDS_PER_BATCH = 4e-4  # Python and dispatch overhead of one optimiser step
 
@@ -261,12 +260,13 @@ def fit(prepared: Prepared, *, seed: int, on_epoch: Callable[[EpochInfo], bool |
 
 def fit_many(prepared: Sequence[Prepared], *, seeds: Sequence[int],
              on_epoch: Callable[[StackEpoch], bool | None] | None = None,
-             should_stop: Callable[[], bool] | None = None) -> list[Fitted | Exception]:
+             should_stop: Callable[[], bool] | None = None, kernel: str = "fused") -> list[Fitted | Exception]:
     """fit() for many series at once: those with equal configs (window as used) train as one stack.
 
     Returns per series its Fitted, or the exception that ended it alone (TrainingStopped when
     on_epoch(StackEpoch) returned True for it, TrainingFailed on a non-finite loss); should_stop()
     between batches raises TrainingStopped for all. StackEpoch.index is the series' position here.
+    kernel: "fused" (torch's LSTM kernel per model) or "bmm" (one batched matmul per step for all).
     """
     if len(seeds) != len(prepared):
         raise ConfigError(f"seeds={len(seeds)} items: need one per series ({len(prepared)})")
@@ -281,7 +281,7 @@ def fit_many(prepared: Sequence[Prepared], *, seeds: Sequence[int],
             lo, mid, hi = 0, s.train_end - s.window_start, s.test_start - s.window_start
             data.append((p.x[lo:mid], p.y[lo:mid], p.x[mid:hi], p.y[mid:hi]))
         fitted = fit_stack(prepared[members[0]].config, data, [seeds[i] for i in members], on_epoch=on_epoch,
-                           should_stop=should_stop, indices=members)
+                           should_stop=should_stop, indices=members, kernel=kernel)
         for i, f in zip(members, fitted):
             out[i] = f
     return out  # type: ignore[return-value]

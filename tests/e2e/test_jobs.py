@@ -85,6 +85,30 @@ def test_embedded_default_trains_promotes_activates_and_cancels(tmp_path):
         assert len(client.get("/series/SPX/models").json()["models"]) == 2
 
 
+def test_embedded_bulk_request_trains_in_groups_with_progress_and_cancel_per_ticker(tmp_path):
+    settings = {"workers": "2", "train_group_size": "2", **FAST_REAPER}
+    with ServerProcess(tmp_path / "server.log", data_dir=str(tmp_path / "var"), **settings) as server, \
+            httpx.Client(base_url=server.url, timeout=30) as client:
+        names = {"SPX": "SPX.csv", "MSFT": "MSFT.csv", "IBM": "IBM.csv", "FB": "FB.csv"}
+        for ticker, name in names.items():
+            upload(client, ticker, name)
+        r = client.post("/train", json={"tickers": list(names), "params": {"epochs": 40, "patience": 40}})
+        assert r.status_code == 202 and not r.json()["errors"], r.text
+        jobs = {j["ticker"]: j["id"] for j in r.json()["jobs"]}
+        victim = wait_for(client, jobs["MSFT"], lambda j: j["progress"].get("epoch", 0) >= 2)[-1]
+        assert victim["status"] == "running" and victim["progress"]["group_size"] == 2
+        assert client.post(f"/jobs/{victim['id']}/cancel").status_code == 202
+        done = {t: wait_for(client, i, finished, timeout=300)[-1] for t, i in jobs.items()}
+        assert done["MSFT"]["status"] == "cancelled" and done["MSFT"]["model_version"] is None
+        for ticker in ("SPX", "IBM", "FB"):
+            job = done[ticker]
+            assert job["status"] == "succeeded" and job["model_version"] == 1, job
+            assert len(job["history"]) == job["progress"]["epoch"] and job["progress"]["group"] in jobs.values()
+        groups = [j["progress"]["group"] for j in done.values()]
+        assert sorted(groups.count(g) for g in set(groups)) == [2, 2]  # two groups of two, whoever led them
+        assert client.post("/forecast", json={"tickers": ["SPX", "IBM", "FB"]}).json()["errors"] == []
+
+
 @pytest.mark.postgres
 @pytest.mark.slow
 def test_distributed_two_workers_then_sigkill_recovery(tmp_path, fresh_postgres_url, redis_url):

@@ -128,14 +128,26 @@ def test_dropout_and_two_layers_stack_like_single_models():
         assert _close(fitted.state_dict, fit(prep, seed=seed).state_dict) < TOL
 
 
-def test_a_stack_of_one_matches_pricelstm_forward():
+@pytest.mark.parametrize("kernel", ["fused", "bmm"])
+def test_a_stack_matches_pricelstm_forward(kernel):
     config = tiny_config(layers=2)
-    torch.manual_seed(0)
-    net = PriceLSTM(config).eval()
-    stack = _Stack(config, [net.state_dict()])
-    x = torch.randn(5, config.window)
+    nets = []
+    for seed in (0, 1, 2):
+        torch.manual_seed(seed)
+        nets.append(PriceLSTM(config).eval())
+    stack = _Stack(config, [n.state_dict() for n in nets], kernel=kernel)
+    x = torch.randn(3, 5, config.window)
     with torch.no_grad():
-        want = net(x.unsqueeze(-1))[0]
-        got = stack.forward(x.unsqueeze(0))[0]
-    assert torch.allclose(want, got, atol=1e-6)
-    assert _close(stack.state_dicts()[0], net.state_dict()) == 0.0
+        got = stack.forward(x)
+        for k, net in enumerate(nets):
+            assert torch.allclose(net(x[k].unsqueeze(-1))[0], got[k], atol=1e-6)
+    assert all(_close(a, n.state_dict()) == 0.0 for a, n in zip(stack.state_dicts(), nets))
+
+
+def test_the_bmm_kernel_fits_the_same_models():
+    config = tiny_config(epochs=4, patience=10)
+    prepared = [prepare(p, config) for p in _series(3)]
+    for prep, seed, fitted in zip(prepared, (0, 1, 2), fit_many(prepared, seeds=[0, 1, 2], kernel="bmm")):
+        alone = fit(prep, seed=seed)
+        assert _close(fitted.state_dict, alone.state_dict) < 1e-4
+        assert [h["epoch"] for h in fitted.history] == [h["epoch"] for h in alone.history]

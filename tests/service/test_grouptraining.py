@@ -107,14 +107,14 @@ def test_a_group_size_limits_the_claim_and_two_workers_split_the_jobs(factory, s
     for t in threads:
         t.join()
     jobs = _jobs(factory, ids)
-    groups = [j.progress.get("group") for j in jobs]
-    assert all(j.attempts <= 1 for j in jobs)  # no job claimed twice
-    assert groups.count(ids[0]) == 2 and groups.count(ids[3]) == 2 and max(j.progress.get("group_size", 0)
-                                                                           for j in jobs) == 2
-    left = [j.id for j in jobs if j.status == "queued"]
-    assert len(left) == 1
-    run_group(small, factory, job_id=left[0], worker_id="test:3")
-    assert [j.status for j in _jobs(factory, ids)] == ["succeeded"] * 5
+    groups = [j.progress.get("group") for j in jobs if j.status != "queued"]
+    assert groups and all(groups.count(g) <= 2 for g in groups)  # the size holds whoever claims first
+    assert all(j.attempts == 1 for j in jobs if j.status != "queued")  # none claimed twice
+    while left := [j.id for j in _jobs(factory, ids) if j.status == "queued"]:
+        assert run_group(small, factory, job_id=left[0], worker_id="test:3") == JobStatus.SUCCEEDED
+    jobs = _jobs(factory, ids)
+    assert [j.status for j in jobs] == ["succeeded"] * 5 and all(j.attempts == 1 for j in jobs)
+    assert max(j.progress["group_size"] for j in jobs) == 2
 
 
 def test_cancelling_one_running_member_drops_it_and_the_others_finish(factory, settings):
