@@ -55,6 +55,9 @@ def test_a_bulk_request_trains_as_one_group_and_each_job_keeps_its_own_row(facto
         versions = list(s.scalars(select(ModelVersion).order_by(ModelVersion.ticker_id)))
         assert len({v.checkpoint_path for v in versions}) == 3 and {v.status for v in versions} == {"active"}
     assert run_job(factory, settings, ids[1]) is None  # its own message arrives later: already done
+    with factory() as s:
+        assert [j.id for j in training.list_jobs(s, group=ids[0])] == ids[::-1]
+        assert training.list_jobs(s, group=ids[1]) == []
 
 
 def test_a_grouped_job_registers_the_model_a_single_job_would(factory, settings):
