@@ -5,13 +5,13 @@ from __future__ import annotations
 import threading
 import time
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from service import training
-from service.grouptraining import run_group
+from service.grouptraining import claim_group, run_group
 from service.retraining import submit_bulk
 from service.tables import JobStatus, ModelVersion, TrainingJob
-from service.training import Origin
+from service.training import EPOCH, Origin
 from service.usecases import training as usecase
 from service.usecases.runtime import open_runtime
 from service.worker import EmbeddedWorker
@@ -166,3 +166,18 @@ def test_the_embedded_worker_trains_a_bulk_request_in_groups_and_a_single_reques
     finally:
         worker.stop()
         rt.close()
+
+
+def test_a_dead_workers_group_is_requeued_member_by_member_and_trained_again(factory, settings):
+    _series(factory, ["A", "B", "C"])
+    ids = _bulk(factory, settings, ["A", "B", "C"])
+    members = claim_group(settings, factory, job_id=ids[0], worker_id="dead:1", size=8)  # then the worker dies
+    assert [m.job_id for m in members] == ids
+    with factory() as s:
+        s.execute(update(TrainingJob).where(TrainingJob.id.in_(ids)).values(heartbeat_at=EPOCH))
+        assert sorted(training.reap_stale_jobs(s, settings=settings)) == ids
+        s.commit()
+    assert run_group(settings, factory, job_id=ids[2], worker_id="test:2") == JobStatus.SUCCEEDED
+    jobs = _jobs(factory, ids)
+    assert [(j.status, j.attempts, j.worker_id) for j in jobs] == [("succeeded", 2, "test:2")] * 3
+    assert {j.progress["group"] for j in jobs} == {ids[2]}
