@@ -201,9 +201,11 @@ def get_job(session: Session, *, job_id: int) -> TrainingJob:
 
 
 def list_jobs(session: Session, *, symbol: str | None = None, status: str | None = None,
-              limit: int = 50) -> list[TrainingJob]:
-    """Jobs, newest first, optionally for one ticker and/or one status."""
+              limit: int = 50, group: int | None = None) -> list[TrainingJob]:
+    """Jobs, newest first, optionally for one ticker, one status and/or one training group."""
     query = select(TrainingJob).order_by(TrainingJob.id.desc()).limit(limit)
+    if group is not None:  # service/grouptraining.py names a group by its first job's id
+        query = query.where(TrainingJob.progress["group"].as_integer() == group)
     if symbol is not None:
         query = query.where(TrainingJob.ticker_id == get_ticker(session, symbol=symbol).id)
     if status is not None:

@@ -165,10 +165,10 @@ def read_job(rt: Runtime, *, job_id: int) -> JobRead:
 
 
 def read_jobs(rt: Runtime, *, symbol: str | None = None, status: JobStatus | None = None,
-              limit: int = 50) -> JobListRead:
-    """Jobs, newest first, optionally for one ticker and/or one status."""
+              limit: int = 50, group: int | None = None) -> JobListRead:
+    """Jobs, newest first, optionally for one ticker, one status and/or one training group."""
     with rt.reading() as session:
-        jobs = list_jobs(session, symbol=symbol, status=status, limit=limit)
+        jobs = list_jobs(session, symbol=symbol, status=status, limit=limit, group=group)
         return JobListRead(jobs=[JobRead.model_validate(j) for j in jobs])
 
 

@@ -106,6 +106,8 @@ def test_embedded_bulk_request_trains_in_groups_with_progress_and_cancel_per_tic
             assert len(job["history"]) == job["progress"]["epoch"] and job["progress"]["group"] in jobs.values()
         groups = [j["progress"]["group"] for j in done.values()]
         assert sorted(groups.count(g) for g in set(groups)) == [2, 2]  # two groups of two, whoever led them
+        members = client.get("/jobs", params={"group": victim["progress"]["group"]}).json()["jobs"]
+        assert len(members) == 2 and victim["id"] in {j["id"] for j in members}
         assert client.post("/forecast", json={"tickers": ["SPX", "IBM", "FB"]}).json()["errors"] == []
 
 

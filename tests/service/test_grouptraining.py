@@ -5,13 +5,13 @@ from __future__ import annotations
 import threading
 import time
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from service import training
-from service.grouptraining import run_group
+from service.grouptraining import claim_group, run_group
 from service.retraining import submit_bulk
 from service.tables import JobStatus, ModelVersion, TrainingJob
-from service.training import Origin
+from service.training import EPOCH, Origin
 from service.usecases import training as usecase
 from service.usecases.runtime import open_runtime
 from service.worker import EmbeddedWorker
@@ -55,6 +55,9 @@ def test_a_bulk_request_trains_as_one_group_and_each_job_keeps_its_own_row(facto
         versions = list(s.scalars(select(ModelVersion).order_by(ModelVersion.ticker_id)))
         assert len({v.checkpoint_path for v in versions}) == 3 and {v.status for v in versions} == {"active"}
     assert run_job(factory, settings, ids[1]) is None  # its own message arrives later: already done
+    with factory() as s:
+        assert [j.id for j in training.list_jobs(s, group=ids[0])] == ids[::-1]
+        assert training.list_jobs(s, group=ids[1]) == []
 
 
 def test_a_grouped_job_registers_the_model_a_single_job_would(factory, settings):
@@ -185,3 +188,18 @@ def test_a_cancel_survives_re_queueing_in_a_group(factory, settings):
     assert run_group(settings, factory, job_id=ids[0], worker_id="test:1") == JobStatus.SUCCEEDED
     a, b = _jobs(factory, ids)
     assert (a.status, b.status, b.model_version_id) == ("succeeded", "cancelled", None)
+
+
+def test_a_dead_workers_group_is_requeued_member_by_member_and_trained_again(factory, settings):
+    _series(factory, ["A", "B", "C"])
+    ids = _bulk(factory, settings, ["A", "B", "C"])
+    members = claim_group(settings, factory, job_id=ids[0], worker_id="dead:1", size=8)  # then the worker dies
+    assert [m.job_id for m in members] == ids
+    with factory() as s:
+        s.execute(update(TrainingJob).where(TrainingJob.id.in_(ids)).values(heartbeat_at=EPOCH))
+        assert sorted(training.reap_stale_jobs(s, settings=settings)) == ids
+        s.commit()
+    assert run_group(settings, factory, job_id=ids[2], worker_id="test:2") == JobStatus.SUCCEEDED
+    jobs = _jobs(factory, ids)
+    assert [(j.status, j.attempts, j.worker_id) for j in jobs] == [("succeeded", 2, "test:2")] * 3
+    assert {j.progress["group"] for j in jobs} == {ids[2]}

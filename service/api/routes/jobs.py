@@ -51,11 +51,13 @@ def get_job(job_id: PathId, rt: RuntimeDep) -> JobRead:
 @router.get("/jobs", response_model=JobListRead, responses={404: _E[404], 422: _E[422]}, dependencies=[Read])
 def list_jobs(rt: RuntimeDep, settings: SettingsDep, ticker: QueryTicker = None, status: JobStatus | None = None,
               limit: Annotated[int, Query(ge=1, description="newest N (at most PRICECAST_JOBS_PAGE_MAX, 500)")] = 50,
+              group: Annotated[int | None, Query(ge=1, description=(
+                  "the jobs trained in one group: its id is the `group` in their progress"))] = None,
               ) -> JobListRead:
     """Jobs, newest first."""
     if limit > settings.jobs_page_max:
         raise InvalidInput(f"limit={limit}: must be at most {settings.jobs_page_max}", details={"field": "limit"})
-    return training.read_jobs(rt, symbol=ticker, status=status, limit=limit)
+    return training.read_jobs(rt, symbol=ticker, status=status, limit=limit, group=group)
 
 
 @router.post("/jobs/{job_id}/cancel", response_model=JobRead, dependencies=[Write],
