@@ -29,7 +29,15 @@ from models.predict import Prediction, Predictor, history_for, predict_many
 from service import bars
 from service.calendars import timezone_of, ts_day
 from service.db import utcnow
-from service.errors import Conflict, InsufficientData, InvalidInput, NotFound, PricecastError, Unavailable
+from service.errors import (
+    Conflict,
+    InsufficientData,
+    InvalidInput,
+    NotFound,
+    PricecastError,
+    SeriesTooShort,
+    Unavailable,
+)
 from service.registry import is_stale, mark_broken_after, prices_past, read_checkpoints
 from service.reports import summary
 from service.settings import Settings
@@ -340,15 +348,15 @@ def _slots(t: _Target, ts: np.ndarray, predictor: Predictor) -> np.ndarray | Non
 def _series(t: _Target, rows: list[tuple]) -> tuple[np.ndarray, int]:
     needed = t.window + 1
     rows = rows[-t.history:]
-    if len(rows) < needed:
-        raise InsufficientData(f"{t.symbol} has {len(rows)} prices; version {t.version} needs window+1={needed}",
-                               details={"ticker": t.symbol, "needed": needed, "available": len(rows)})
+    if len(rows) < needed:  # the stored series' state, not the request: 409 (row 22 of issue 13)
+        raise SeriesTooShort(f"{t.symbol} has {len(rows)} prices; version {t.version} needs window+1={needed}",
+                             details={"ticker": t.symbol, "needed": needed, "available": len(rows)})
     column = 2 if t.price_field == "adj_close" else 1
     values = _complete_suffix([r[column] for r in rows])
     if len(values) < needed:
-        raise InsufficientData(f"{t.symbol}: version {t.version} models adj_close, but some of the last {needed} "
-                               "rows have none; upload adj_close for them or retrain",
-                               details={"ticker": t.symbol, "needed": needed, "available": len(values)})
+        raise SeriesTooShort(f"{t.symbol}: version {t.version} models adj_close, but some of the last {needed} "
+                             "rows have none; upload adj_close for them or retrain",
+                             details={"ticker": t.symbol, "needed": needed, "available": len(values)})
     return np.array(values, dtype=np.float64), rows[-1][0]
 
 

@@ -86,6 +86,18 @@ def test_errors_for_single_requests(api):
     assert err["details"] == {"field": "prices", "needed": 9, "available": 1}
 
 
+def test_a_stored_series_shorter_than_its_model_needs_is_a_409(api):
+    """The series' state, not the request: schema-valid requests are never 422 for it (issue 13 row 22)."""
+    api.train()
+    r = api.post("/series/IBM?mode=replace", content=b"date,close\n2024-01-02,1\n2024-01-03,2\n",
+                 headers={"content-type": "text/csv"})
+    assert r.status_code == 200, r.text
+    err = assert_error(api.post("/forecast", json={"ticker": "IBM"}), 409, "series_too_short")
+    assert err["details"] == {"ticker": "IBM", "needed": 9, "available": 2}
+    batch = api.post("/forecast", json={"tickers": ["IBM"]}).json()
+    assert [(e["ticker"], e["code"]) for e in batch["errors"]] == [("IBM", "series_too_short")]
+
+
 @pytest.mark.parametrize("body, field, words", [
     ({"ticker": "SPX", "levels": [100]}, "levels", "from 1 to 99"),
     ({"ticker": "SPX", "levels": [True]}, "levels", "True is not allowed"),
