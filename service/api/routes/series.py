@@ -17,7 +17,7 @@ from service.api.deps import RuntimeDep, SettingsDep
 from service.api.params import PathTicker
 from service.errors import InvalidInput
 
-from service.tickers import TICKER_MAX_LENGTH
+from service.tickers import TICKER_CHARACTERS, TICKER_MAX_LENGTH
 from service.bars import FREQUENCY_PATTERN, FREQUENCY_RULE
 from service.schemas import (
     CSV_SCHEMA,
@@ -111,8 +111,8 @@ async def upload_many(request: Request, rt: RuntimeDep, mode: ModeQuery = "merge
             dependencies=[Read])
 def list_series(
     rt: RuntimeDep,
-    prefix: Annotated[str | None, Query(max_length=TICKER_MAX_LENGTH, description="tickers starting with this "
-                                        "(any case)")] = None,
+    prefix: Annotated[str | None, Query(max_length=TICKER_MAX_LENGTH, pattern=rf"^[{TICKER_CHARACTERS}]*$",
+                                        description="tickers starting with this (any case)")] = None,
     after: Annotated[str | None, Query(max_length=TICKER_MAX_LENGTH, description="the previous page's `next`")] = None,
     limit: Annotated[int, Query(ge=1, le=series.SERIES_LIST_MAX,
                                 description="tickers per page")] = series.SERIES_LIST_DEFAULT,
