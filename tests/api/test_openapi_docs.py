@@ -65,6 +65,10 @@ def test_each_operation_lists_only_answers_it_can_give(client):
             if method == "get":
                 assert "403" not in codes, f"{where}: any key may read"
     assert "403" in paths["/series/{ticker}"]["delete"]["responses"]  # a read-only key may not delete
+    for path, operations in paths.items():  # a body's limits only where there is a body
+        for method, op in operations.items():
+            if not op.get("requestBody"):
+                assert not {"413", "415"} & set(op["responses"]), f"{method.upper()} {path}"
 
 
 def test_open_operations_answer_without_a_key_when_keys_exist(settings):

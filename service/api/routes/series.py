@@ -129,7 +129,8 @@ def patch_series(ticker: PathTicker, patch: SeriesPatch, rt: RuntimeDep) -> Seri
 
 
 @router.get("/series/{ticker}", response_model=SeriesRead, dependencies=[Read], responses={
-    **_ERRORS, 200: {"content": {"text/csv": {"schema": {"type": "string"}}}, "description": "Prices, ascending"}})
+    **{code: _ERRORS[code] for code in (404, 422, 503)},  # a read: no body, no stored state to conflict with
+    200: {"content": {"text/csv": {"schema": {"type": "string"}}}, "description": "Prices, ascending"}})
 def get_series(
     ticker: PathTicker,
     request: Request,
