@@ -31,12 +31,17 @@ def test_second_version_promotion_is_explained_and_policy_always_promotes(factor
         assert sum(r.status == ModelStatus.ACTIVE for r in rows) == 1
 
 
-def test_activation_retires_the_active_version_says_so_and_moves_the_revision(factory, settings):
+@pytest.fixture
+def two_versions(factory, settings) -> None:
+    """TEST with version 1 retired and version 2 active (policy "always")."""
     always = settings.model_copy(update={"promotion_policy": "always"})
     with factory() as s:
         make_series(s, n=400)
     train_model(factory, always)
     train_model(factory, always, seed=1)
+
+
+def test_activation_retires_the_active_version_says_so_and_moves_the_revision(factory, two_versions):
     with factory() as s:
         before = get_ticker(s, symbol="TEST").revision
         row = registry.activate_model(s, symbol="TEST", version=1)
@@ -49,12 +54,7 @@ def test_activation_retires_the_active_version_says_so_and_moves_the_revision(fa
             registry.get_model(s, symbol="TEST", version=9)
 
 
-def test_a_broken_version_is_never_activated_and_breaking_the_active_one_moves_the_revision(factory, settings):
-    always = settings.model_copy(update={"promotion_policy": "always"})
-    with factory() as s:
-        make_series(s, n=400)
-    train_model(factory, always)
-    train_model(factory, always, seed=1)
+def test_a_broken_version_is_never_activated_and_breaking_the_active_one_moves_the_revision(factory, two_versions):
     with factory() as s:
         ticker = get_ticker(s, symbol="TEST")
         retired, active = registry.get_model(s, symbol="TEST", version=1), registry.get_model(s, symbol="TEST", version=2)
