@@ -22,8 +22,8 @@ from models.lstm import LSTMConfig
 from models.train import Cost, EpochInfo, data_sha256, estimate_cost, min_rows, train
 from service.db import read_only_sessions, utcnow
 from service.errors import Conflict, InvalidInput, NotFound, QueueFull, SeriesTooShort, TooCostly
-from service.registry import StoredCheckpoint, discard_checkpoint, register_model, save_checkpoint
 from service.pricearrays import load_price_array
+from service.registry import StoredCheckpoint, discard_checkpoint, register_model, save_checkpoint
 from service.series import get_ticker
 from service.settings import Settings
 from service.tables import OPEN_JOB_STATUSES, JobStatus, PricePoint, Ticker, TrainingJob
