@@ -153,8 +153,8 @@ def breakdown(settings_kwargs: dict, body: bytes, repeat: int, label: str) -> No
     """Where an upload's time goes, in-process: parse + validate, store_uploads, commit."""
     from service import migrate
     from service.db import make_engine, make_sessionmaker
-    from service.series import store_uploads
     from service.settings import Settings
+    from service.store import store_uploads
     from service.uploads import parse_csv
 
     settings = Settings(**settings_kwargs)

@@ -96,7 +96,7 @@ def row(name: str, prices: np.ndarray, ts: np.ndarray, calendar: str, frequency:
 
 
 def storage(postgres: str | None) -> None:
-    from service.series import load_price_array
+    from service.pricearrays import load_price_array
     from service.settings import Settings
     from service.usecases import ingest
     from service.usecases.runtime import open_runtime

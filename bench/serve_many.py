@@ -46,8 +46,9 @@ def build(settings, n: int, days: int) -> float:
     from models import checkpoints
     from models.lstm import LSTMConfig
     from models.train import train
+    from service.pricearrays import load_price_array
     from service.registry import DB_PREFIX, register_model
-    from service.series import get_ticker, load_price_array
+    from service.series import get_ticker
     from service.usecases import ingest
     from service.usecases.runtime import open_runtime
 

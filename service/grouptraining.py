@@ -34,7 +34,7 @@ from models.stacked import StackEpoch
 from models.train import Prepared, finish, fit_many, prepare
 from service.db import read_only_sessions, utcnow
 from service.errors import InvalidInput
-from service.series import load_price_array
+from service.pricearrays import load_price_array
 from service.settings import Settings
 from service.tables import JobStatus, TrainingJob
 from service.training import (

@@ -3,7 +3,7 @@
 Both paths have the same semantics. `merge` inserts new times (`ts`, epoch seconds) and updates changed ones, comparing
 and writing only the columns the upload has; `replace` writes every column (absent ones become
 null) and deletes the stored dates the upload lacks. A ticker's revision goes up by one when any
-of its rows changed. The caller holds the tickers' row locks (series.lock_tickers), so the
+of its rows changed. The caller holds the tickers' row locks (store.lock_tickers), so the
 read-compare-write cannot interleave with another upload to the same ticker.
 """
 

@@ -18,7 +18,8 @@ from models.train import TrainResult
 from service.bars import parse_moment
 from service.db import unlink_after_commit
 from service.errors import Conflict, InvalidInput, NotFound
-from service.series import PriceArray, bump_revision, get_ticker, load_price_array
+from service.pricearrays import PriceArray, load_price_array
+from service.series import bump_revision, get_ticker
 from service.settings import Settings
 from service.tables import ModelCheckpoint, ModelStatus, ModelVersion, PricePoint, Ticker
 

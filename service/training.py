@@ -22,8 +22,9 @@ from models.lstm import LSTMConfig
 from models.train import Cost, EpochInfo, data_sha256, estimate_cost, min_rows, train
 from service.db import read_only_sessions, utcnow
 from service.errors import Conflict, InvalidInput, NotFound, QueueFull, SeriesTooShort, TooCostly
+from service.pricearrays import load_price_array
 from service.registry import StoredCheckpoint, discard_checkpoint, register_model, save_checkpoint
-from service.series import get_ticker, load_price_array
+from service.series import get_ticker
 from service.settings import Settings
 from service.tables import OPEN_JOB_STATUSES, JobStatus, PricePoint, Ticker, TrainingJob
 
@@ -131,7 +132,7 @@ def _lock_ticker(session: Session, ticker: Ticker) -> None:
 
 def lock_existing_tickers(session: Session, *, symbols: list[str]) -> None:
     """Lock these tickers' rows in symbol order, the one order every bulk operation takes them in
-    (uploads too: series.lock_tickers).
+    (uploads too: store.lock_tickers).
 
     Two requests that each lock many tickers one by one, in their own orders, deadlock on
     Postgres; locked up front in one order, the second waits for the first. (SQLite: the unit of

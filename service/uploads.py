@@ -298,7 +298,7 @@ def _labels(upload: ParsedUpload) -> _Labels:
 def upload_warnings(upload: ParsedUpload) -> list[str]:
     """Warnings that depend on the upload alone: high below low, unadjusted-looking split jumps.
 
-    Gaps and non-trading days depend on the stored series too: service.series checks them
+    Gaps and non-trading days depend on the stored series too: service.store checks them
     after the merge (checks.gap_warnings, checks.calendar_warnings).
     """
     out: list[str] = []

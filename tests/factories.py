@@ -7,8 +7,8 @@ from datetime import date, timedelta
 import numpy as np
 from sqlalchemy.orm import Session, sessionmaker
 
-from service.series import UploadReport, store_prices
 from service.settings import Settings
+from service.store import UploadReport, store_prices
 from service.training import run_training, submit_training
 from service.uploads import ParsedUpload
 

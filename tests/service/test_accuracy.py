@@ -8,7 +8,7 @@ import pytest
 
 from service.accuracy import accuracy_report, resolve_forecasts
 from service.calendars import day_ts
-from service.series import store_prices
+from service.store import store_prices
 from service.tables import ForecastRecord
 from tests.factories import make_series, make_upload
 

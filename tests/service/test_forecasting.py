@@ -68,7 +68,7 @@ def test_a_batch_shares_work_records_each_served_forecast_once_and_names_each_pr
 
 
 def test_stale_follows_stale_after(trained, settings):
-    from service.series import store_prices
+    from service.store import store_prices
 
     with trained() as s:
         store_prices(s, symbol="A", upload=make_upload(n=403))

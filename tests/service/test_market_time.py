@@ -11,7 +11,9 @@ import pytest
 from service import bars
 from service.calendars import day_ts, ts_day
 from service.errors import Conflict, InvalidInput
-from service.series import find_ticker, load_price_array, set_calendar, store_prices
+from service.pricearrays import load_price_array
+from service.series import find_ticker, set_calendar
+from service.store import store_prices
 from service.uploads import parse_csv
 
 NY = ZoneInfo("America/New_York")

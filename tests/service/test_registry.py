@@ -7,7 +7,8 @@ from sqlalchemy import select
 
 from service import registry
 from service.errors import Conflict, NotFound
-from service.series import get_ticker, store_prices
+from service.series import get_ticker
+from service.store import store_prices
 from service.tables import ModelCheckpoint, ModelStatus, TrainingJob
 from tests.factories import make_series, make_upload, queue_job, run_job, train_model
 

@@ -7,7 +7,8 @@ from datetime import date
 import pytest
 
 from service.errors import NotFound
-from service.series import delete_series, find_ticker, list_prices, list_series, store_prices, store_uploads
+from service.series import delete_series, find_ticker, list_prices, list_series
+from service.store import store_prices, store_uploads
 from service.uploads import ParsedUpload
 from tests.factories import make_series, make_upload
 

@@ -286,7 +286,7 @@ def run_training_interrupted(factory, settings, job_id):
 
 def test_a_model_is_registered_only_for_the_ticker_data_that_trained_it(factory, settings):
     """Issue 13 row 10: a deleted-and-re-uploaded ticker got the old series' model as its active v1."""
-    from service.series import store_prices
+    from service.store import store_prices
     from tests.factories import make_upload
 
     with factory() as s:
