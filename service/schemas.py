@@ -28,7 +28,7 @@ from pydantic_core import PydanticCustomError
 from models.lstm import BOUNDS
 from service.cells import VOLUME_MAX
 from service.errors import InvalidInput
-from service.forecasting import LEVEL_MAX, LEVEL_MIN, LEVELS_RULE, MAX_LEVELS, check_levels, level_problem
+from service.forecasting.levels import LEVEL_MAX, LEVEL_MIN, LEVELS_RULE, MAX_LEVELS, check_levels, level_problem
 from service.reports import comparison
 from service.tables import JobStatus, ModelStatus
 from service.tickers import TICKER_EXAMPLE, TICKER_PATTERN, TICKER_RULE, normalise_ticker

@@ -18,13 +18,15 @@ import models
 import service.usecases
 from tests.conftest import ROOT
 
-DOMAIN = ["service.accuracy", "service.db", "service.errors", "service.forecasting", "service.jobs", "service.keys",
-          "service.migrate", "service.pricearrays", "service.registry", "service.reports", "service.retraining",
-          "service.series", "service.settings", "service.store", "service.tables", "service.tickers",
-          "service.training", "service.uploads", "service.schemas"]
+DOMAIN = ["service.accuracy", "service.db", "service.errors", "service.forecasting.caches",
+          "service.forecasting.forecasts", "service.forecasting.levels", "service.forecasting.targets", "service.jobs",
+          "service.keys", "service.migrate", "service.pricearrays", "service.registry", "service.reports",
+          "service.retraining", "service.series", "service.settings", "service.store", "service.tables",
+          "service.tickers", "service.training", "service.uploads", "service.schemas"]
 USE_CASES = [f"service.usecases.{m.name}" for m in pkgutil.iter_modules(service.usecases.__path__)]
 # Domain modules that read or write the database: adapters reach them only through a use case.
-STATEFUL = {"service.accuracy", "service.forecasting", "service.keys", "service.registry", "service.retraining",
+STATEFUL = {"service.accuracy", "service.forecasting.caches", "service.forecasting.forecasts",
+            "service.forecasting.targets", "service.keys", "service.registry", "service.retraining",
             "service.pricearrays", "service.series", "service.store", "service.training"}
 
 

@@ -18,7 +18,8 @@ from service.api.metrics import EdgeCollector, Metrics, StateCollector
 from service.api.openapi import install_openapi
 from service.api.middleware import AccessLogMiddleware, BodyGuardMiddleware, RequestIdMiddleware
 from service.api.routes import config, forecast, health, jobs, models, page, series
-from service.forecasting import use_threads, warm_models
+from service.forecasting.caches import warm_models
+from service.forecasting.forecasts import use_threads
 from service.migrate import SchemaBehind  # noqa: F401  (raised by check_schema; imported from here by callers)
 from service.settings import Settings, mask_url
 from service.usecases.runtime import build_runtime

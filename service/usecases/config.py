@@ -7,7 +7,7 @@ from dataclasses import fields
 from models.lstm import BOUNDS, LSTMConfig
 from service.bars import FREQUENCY_RULE
 from service.calendars import calendar_names
-from service.forecasting import DEFAULT_LEVELS, LEVEL_MAX, LEVEL_MIN, LEVELS_RULE, MAX_LEVELS
+from service.forecasting.levels import DEFAULT_LEVELS, LEVEL_MAX, LEVEL_MIN, LEVELS_RULE, MAX_LEVELS
 from service.schemas import ConfigRead, LevelsRuleRead, ParamRuleRead, TickerRuleRead
 from service.settings import Settings
 from service.tables import JobStatus, ModelStatus

@@ -15,7 +15,9 @@ from pydantic import TypeAdapter
 
 from service.accuracy import accuracy_report
 from service.errors import InvalidInput, PricecastError
-from service.forecasting import DEFAULT_LEVELS, Forecast, forecast_batch, forecast_inline, revision_stamps
+from service.forecasting.forecasts import Forecast, forecast_batch, forecast_inline
+from service.forecasting.levels import DEFAULT_LEVELS
+from service.forecasting.targets import revision_stamps
 from service.schemas import AccuracyRead, ForecastRead, ForecastRequest, TickerError
 from service.tickers import is_ticker, normalise_ticker
 from service.uploads import parse_points

@@ -10,7 +10,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.db import make_engine, make_sessionmaker, session_scope
-from service.forecasting import Caches
+from service.forecasting.caches import Caches
 from service.jobs import JobQueue
 from service.migrate import ensure_schema
 from service.settings import Settings

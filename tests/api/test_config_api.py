@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from service.forecasting import DEFAULT_LEVELS
+from service.forecasting.levels import DEFAULT_LEVELS
 from service.tickers import TICKER_PATTERN
 from tests.api.test_series_api import assert_error
 

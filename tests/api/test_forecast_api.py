@@ -207,7 +207,7 @@ def test_corrupt_checkpoint_is_refused_and_marked_broken(api):
 
 
 def test_active_models_are_loaded_at_start(settings):
-    from service.forecasting import Caches, warm_models
+    from service.forecasting.caches import Caches, warm_models
 
     s = settings.model_copy(update={"embedded_worker": False})
     app = create_app(s)
