@@ -15,13 +15,14 @@ import sys
 import pytest
 
 import models
+import service.schemas
 import service.usecases
 from tests.conftest import ROOT
 
 DOMAIN = ["service.accuracy", "service.db", "service.errors", "service.forecasting", "service.jobs", "service.keys",
           "service.migrate", "service.registry", "service.reports", "service.retraining", "service.series",
           "service.settings", "service.tables", "service.tickers", "service.training", "service.uploads",
-          "service.schemas"]
+          *(f"service.schemas.{m.name}" for m in pkgutil.iter_modules(service.schemas.__path__))]
 USE_CASES = [f"service.usecases.{m.name}" for m in pkgutil.iter_modules(service.usecases.__path__)]
 # Domain modules that read or write the database: adapters reach them only through a use case.
 STATEFUL = {"service.accuracy", "service.forecasting", "service.keys", "service.registry", "service.retraining",

@@ -16,7 +16,8 @@ from pydantic import TypeAdapter
 from service.accuracy import accuracy_report
 from service.errors import InvalidInput, PricecastError
 from service.forecasting import DEFAULT_LEVELS, Forecast, forecast_batch, forecast_inline, revision_stamps
-from service.schemas import AccuracyRead, ForecastRead, ForecastRequest, TickerError
+from service.schemas.errors import TickerError
+from service.schemas.forecasts import AccuracyRead, ForecastRead, ForecastRequest
 from service.tickers import is_ticker, normalise_ticker
 from service.uploads import parse_points
 from service.usecases.runtime import Runtime
