@@ -1,4 +1,4 @@
-"""Database rows (SQLAlchemy 2 typed mappings). ML objects live in models/, HTTP shapes in schemas.py."""
+"""Database rows (SQLAlchemy 2 typed mappings). ML objects live in models/, HTTP shapes in schemas/."""
 
 from __future__ import annotations
 

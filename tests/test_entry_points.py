@@ -18,7 +18,7 @@ from service.api import create_app
 from service.cli import app as cli
 from service.db import make_engine, make_sessionmaker
 from service.jobs import JobQueue
-from service.schemas import ForecastRequest
+from service.schemas.forecasts import ForecastRequest
 from service.settings import Settings
 from service.tables import ForecastRecord, PricePoint, Ticker, TrainingJob
 from service.usecases import forecasts, ingest

@@ -15,6 +15,7 @@ import sys
 import pytest
 
 import models
+import service.schemas
 import service.usecases
 from tests.conftest import ROOT
 
@@ -22,7 +23,8 @@ DOMAIN = ["service.accuracy", "service.db", "service.errors", "service.forecasti
           "service.forecasting.forecasts", "service.forecasting.levels", "service.forecasting.targets", "service.jobs",
           "service.keys", "service.migrate", "service.pricearrays", "service.registry", "service.reports",
           "service.retraining", "service.series", "service.settings", "service.store", "service.tables",
-          "service.tickers", "service.training", "service.uploads", "service.schemas"]
+          "service.tickers", "service.training", "service.uploads",
+          *(f"service.schemas.{m.name}" for m in pkgutil.iter_modules(service.schemas.__path__))]
 USE_CASES = [f"service.usecases.{m.name}" for m in pkgutil.iter_modules(service.usecases.__path__)]
 # Domain modules that read or write the database: adapters reach them only through a use case.
 STATEFUL = {"service.accuracy", "service.forecasting.caches", "service.forecasting.forecasts",

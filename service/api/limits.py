@@ -11,7 +11,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from service.schemas import POINT_SCHEMA
+from service.schemas.series import POINT_SCHEMA
 from service.settings import Settings
 
 

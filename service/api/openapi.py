@@ -16,7 +16,7 @@ from fastapi.routing import APIRoute
 from service.api.auth import READ, route_need
 from service.api.routing import flat_routes
 from service.errors import NotFound
-from service.schemas import ErrorResponse
+from service.schemas.errors import ErrorResponse
 
 # Swagger UI's own files, shipped as package data (Apache-2.0; its LICENSE is in the package's dist-info).
 DOCS_ASSETS = {"swagger-ui-bundle.js": "application/javascript", "swagger-ui.css": "text/css",

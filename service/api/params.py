@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import Path, Query
 
-from service.schemas import MAX_ID, Ticker
+from service.schemas.fields import MAX_ID, Ticker
 from service.tickers import TICKER_RULE
 
 PathId = Annotated[int, Path(ge=1, le=MAX_ID)]

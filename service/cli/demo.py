@@ -27,7 +27,7 @@ def demo(
 
     The files go through the same ingest as an upload. Example: pricecast demo --serve
     """
-    from service.schemas import ForecastRequest
+    from service.schemas.forecasts import ForecastRequest
     from service.tables import JobStatus
     from service.tickers import normalise_ticker
     from service.usecases import forecasts, ingest, registry, training

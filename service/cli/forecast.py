@@ -26,7 +26,7 @@ def render(forecasts: list[dict]) -> None:
 def _request(body: dict):
     from pydantic import ValidationError
 
-    from service.schemas import ForecastRequest
+    from service.schemas.forecasts import ForecastRequest
 
     try:
         return ForecastRequest.model_validate(body)

@@ -8,7 +8,7 @@ from models.lstm import BOUNDS, LSTMConfig
 from service.bars import FREQUENCY_RULE
 from service.calendars import calendar_names
 from service.forecasting.levels import DEFAULT_LEVELS, LEVEL_MAX, LEVEL_MIN, LEVELS_RULE, MAX_LEVELS
-from service.schemas import ConfigRead, LevelsRuleRead, ParamRuleRead, TickerRuleRead
+from service.schemas.config import ConfigRead, LevelsRuleRead, ParamRuleRead, TickerRuleRead
 from service.settings import Settings
 from service.tables import JobStatus, ModelStatus
 from service.tickers import TICKER_CHARACTERS, TICKER_EXAMPLE, TICKER_MAX_LENGTH, TICKER_PATTERN, TICKER_RULE

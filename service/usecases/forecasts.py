@@ -18,7 +18,8 @@ from service.errors import InvalidInput, PricecastError
 from service.forecasting.forecasts import Forecast, forecast_batch, forecast_inline
 from service.forecasting.levels import DEFAULT_LEVELS
 from service.forecasting.targets import revision_stamps
-from service.schemas import AccuracyRead, ForecastRead, ForecastRequest, TickerError
+from service.schemas.errors import TickerError
+from service.schemas.forecasts import AccuracyRead, ForecastRead, ForecastRequest
 from service.tickers import is_ticker, normalise_ticker
 from service.uploads import parse_points
 from service.usecases.runtime import Runtime

@@ -15,7 +15,7 @@ from service.bars import check_frequency
 from service.calendars import check_calendar
 from service.errors import InvalidInput
 from service.retraining import maybe_retrain
-from service.schemas import UploadReportRead
+from service.schemas.series import UploadReportRead
 from service.store import Mode, store_uploads
 from service.uploads import CsvLimits, ParsedUpload, parse_csv, parse_points
 from service.usecases.runtime import Runtime

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from service.registry import (MAX_IMPORT_BYTES, activate_model, export_checkpoint, get_model, import_checkpoint,
                               list_models)
-from service.schemas import BacktestRead, ModelListRead, ModelRead
+from service.schemas.registry import BacktestRead, ModelListRead, ModelRead
 from service.usecases.runtime import Runtime
 
 __all__ = ["MAX_IMPORT_BYTES", "activate", "export_model", "import_model", "read_backtest", "read_model",

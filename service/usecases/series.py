@@ -9,7 +9,7 @@ import numpy as np
 from service import bars
 from service.calendars import timezone_of
 from service.registry import delete_checkpoints
-from service.schemas import (
+from service.schemas.series import (
     PricePointRead,
     SeriesListRead,
     SeriesPatchRead,

@@ -20,7 +20,8 @@ from service.errors import Unavailable
 from service.grouptraining import is_groupable, run_group
 from service.registry import find_active
 from service.retraining import submit_bulk
-from service.schemas import BulkTrainRead, JobListRead, JobRead, TickerError
+from service.schemas.errors import TickerError
+from service.schemas.training import BulkTrainRead, JobListRead, JobRead
 from service.series import get_ticker, list_prices
 from service.tables import JobStatus, TrainingJob
 from service.training import (

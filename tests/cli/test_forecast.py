@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from service.schemas import ForecastRead
+from service.schemas.forecasts import ForecastRead
 from tests.cli.conftest import TINY_FLAGS
 from tests.conftest import data_file
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from service.schemas import BulkTrainRequest, ForecastRequest, TrainRequest
+from service.schemas.forecasts import ForecastRequest
+from service.schemas.training import BulkTrainRequest, TrainRequest
 from service.settings import Settings
 from service.usecases.config import rules
 

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from service.errors import Conflict, NotFound
-from service.schemas import BatchForecastRead, ForecastRead, ForecastRequest
+from service.schemas.forecasts import BatchForecastRead, ForecastRead, ForecastRequest
 from service.store import store_prices
 from service.usecases import forecasts, registry
 from tests.factories import make_series, make_upload, train_model

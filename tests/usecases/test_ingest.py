@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from service.calendars import day_ts
 from service.errors import InvalidInput
-from service.schemas import ForecastRequest
+from service.schemas.forecasts import ForecastRequest
 from service.tables import ForecastRecord, JobStatus, PricePoint, TrainingJob
 from service.training import PRIORITY_BULK
 from service.usecases import forecasts, ingest

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from service.api.deps import SettingsDep
-from service.schemas import ConfigRead
+from service.schemas.config import ConfigRead
 from service.usecases.config import rules
 
 router = APIRouter(tags=["config"])

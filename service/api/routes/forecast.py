@@ -10,7 +10,8 @@ from fastapi.concurrency import run_in_threadpool
 from service.api.auth import Read
 from service.api.deps import RuntimeDep
 from service.api.params import PathTicker
-from service.schemas import AccuracyRead, BatchForecastRead, ErrorResponse, ForecastRead, ForecastRequest
+from service.schemas.errors import ErrorResponse
+from service.schemas.forecasts import AccuracyRead, BatchForecastRead, ForecastRead, ForecastRequest
 from service.usecases import forecasts
 
 router = APIRouter(tags=["forecast"])

@@ -9,7 +9,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from service import migrate
 from service.api.deps import SettingsDep
 from service.errors import Unavailable
-from service.schemas import ErrorResponse, HealthRead
+from service.schemas.errors import ErrorResponse
+from service.schemas.health import HealthRead
 
 router = APIRouter(tags=["health"])
 

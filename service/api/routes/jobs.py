@@ -10,7 +10,8 @@ from service.api.auth import Read, Train, Write
 from service.api.deps import RuntimeDep, SettingsDep
 from service.api.params import PathId, PathTicker, QueryTicker
 from service.errors import InvalidInput
-from service.schemas import BulkTrainRead, BulkTrainRequest, ErrorResponse, JobListRead, JobRead, TrainRequest
+from service.schemas.errors import ErrorResponse
+from service.schemas.training import BulkTrainRead, BulkTrainRequest, JobListRead, JobRead, TrainRequest
 from service.tables import JobStatus
 from service.usecases import training
 

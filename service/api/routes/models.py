@@ -7,7 +7,8 @@ from fastapi import APIRouter
 from service.api.auth import Read, Write
 from service.api.deps import RuntimeDep
 from service.api.params import PathId, PathTicker
-from service.schemas import BacktestRead, ErrorResponse, ModelListRead, ModelRead
+from service.schemas.errors import ErrorResponse
+from service.schemas.registry import BacktestRead, ModelListRead, ModelRead
 from service.usecases import registry
 
 router = APIRouter(tags=["models"])

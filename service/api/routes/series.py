@@ -19,14 +19,14 @@ from service.errors import InvalidInput
 
 from service.tickers import TICKER_CHARACTERS, TICKER_MAX_LENGTH
 from service.bars import FREQUENCY_PATTERN, FREQUENCY_RULE
-from service.schemas import (
+from service.schemas.errors import ErrorResponse
+from service.schemas.series import (
     CSV_SCHEMA,
     DATE_PATTERN,
     DATE_SCHEMA,
     LONG_CSV_SCHEMA,
     POINT_SCHEMA,
     BulkUploadRead,
-    ErrorResponse,
     SeriesListRead,
     SeriesPatch,
     SeriesPatchRead,
