@@ -32,7 +32,7 @@ from service.forecasting import LEVEL_MAX, LEVEL_MIN, LEVELS_RULE, MAX_LEVELS, c
 from service.reports import comparison
 from service.tables import JobStatus, ModelStatus
 from service.tickers import TICKER_EXAMPLE, TICKER_PATTERN, TICKER_RULE, normalise_ticker
-from service.training import SEED_MAX
+from service.training.params import SEED_MAX
 
 MAX_ID = 2**31 - 1
 _Date = date  # a field named `date` cannot also use `date` as its type

@@ -20,12 +20,12 @@ from tests.conftest import ROOT
 
 DOMAIN = ["service.accuracy", "service.db", "service.errors", "service.forecasting", "service.jobs", "service.keys",
           "service.migrate", "service.registry", "service.reports", "service.retraining", "service.series",
-          "service.settings", "service.tables", "service.tickers", "service.training", "service.uploads",
-          "service.schemas"]
+          "service.settings", "service.tables", "service.tickers", "service.training.jobs", "service.training.params",
+          "service.training.runner", "service.uploads", "service.schemas"]
 USE_CASES = [f"service.usecases.{m.name}" for m in pkgutil.iter_modules(service.usecases.__path__)]
 # Domain modules that read or write the database: adapters reach them only through a use case.
 STATEFUL = {"service.accuracy", "service.forecasting", "service.keys", "service.registry", "service.retraining",
-            "service.series", "service.training"}
+            "service.series", "service.training.jobs", "service.training.runner"}
 
 
 def _loaded(modules: list[str]) -> list[str]:
