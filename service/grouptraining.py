@@ -12,7 +12,7 @@ result. The group is visible in each member's progress: {"group": leader job id,
 
 A member cancelled while it runs leaves the group at its next epoch; a member whose data cannot
 train fails alone; one that loses ownership (the reaper re-queued it) is dropped. Single-ticker
-jobs never join a group: they keep their queue priority and run alone (service/training.py).
+jobs never join a group: they keep their queue priority and run alone (service/training/runner.py).
 """
 
 from __future__ import annotations
@@ -37,16 +37,9 @@ from service.errors import InvalidInput
 from service.pricearrays import load_price_array
 from service.settings import Settings
 from service.tables import JobStatus, TrainingJob
-from service.training import (
-    PRIORITY_BULK,
-    STOP_POLL_SECONDS,
-    _finish,
-    _release,
-    check_cost,
-    parse_params,
-    requeue_interrupted,
-    store_result,
-)
+from service.training.jobs import PRIORITY_BULK
+from service.training.params import check_cost, parse_params
+from service.training.runner import STOP_POLL_SECONDS, _finish, _release, requeue_interrupted, store_result
 
 log = logging.getLogger("pricecast.jobs")
 CANDIDATES_PER_SLOT = 4  # queued rows read per free group place: enough to find compatible ones

@@ -10,7 +10,7 @@ from service.registry import is_stale, prices_past
 from service.settings import Settings
 from service.tables import ModelStatus, ModelVersion, Ticker, TrainingJob
 from service.tickers import normalise_ticker
-from service.training import Origin, lock_existing_tickers, submit_training
+from service.training.jobs import Origin, lock_existing_tickers, submit_training
 
 
 def points_behind(session: Session, *, symbols: list[str] | None = None) -> dict[str, int]:

@@ -9,7 +9,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from service.settings import Settings
 from service.store import UploadReport, store_prices
-from service.training import run_training, submit_training
+from service.training.jobs import submit_training
+from service.training.runner import run_training
 from service.uploads import ParsedUpload
 
 

@@ -23,13 +23,14 @@ DOMAIN = ["service.accuracy", "service.db", "service.errors", "service.forecasti
           "service.forecasting.forecasts", "service.forecasting.levels", "service.forecasting.targets", "service.jobs",
           "service.keys", "service.migrate", "service.pricearrays", "service.registry", "service.reports",
           "service.retraining", "service.series", "service.settings", "service.store", "service.tables",
-          "service.tickers", "service.training", "service.uploads",
-          *(f"service.schemas.{m.name}" for m in pkgutil.iter_modules(service.schemas.__path__))]
+          "service.tickers", "service.training.jobs", "service.training.params", "service.training.runner",
+          "service.uploads", *(f"service.schemas.{m.name}" for m in pkgutil.iter_modules(service.schemas.__path__))]
 USE_CASES = [f"service.usecases.{m.name}" for m in pkgutil.iter_modules(service.usecases.__path__)]
 # Domain modules that read or write the database: adapters reach them only through a use case.
 STATEFUL = {"service.accuracy", "service.forecasting.caches", "service.forecasting.forecasts",
             "service.forecasting.targets", "service.keys", "service.registry", "service.retraining",
-            "service.pricearrays", "service.series", "service.store", "service.training"}
+            "service.pricearrays", "service.series", "service.store", "service.training.jobs",
+            "service.training.runner"}
 
 
 def _loaded(modules: list[str]) -> list[str]:

@@ -11,7 +11,7 @@ from models.lstm import BOUNDS
 from service.schemas.errors import TickerError
 from service.schemas.fields import TICKER_SYMBOL, TrueFlag, UTCTimestamp, bounded
 from service.tables import JobStatus
-from service.training import SEED_MAX
+from service.training.params import SEED_MAX
 
 
 def _param(name: str) -> Any:

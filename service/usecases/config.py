@@ -12,7 +12,7 @@ from service.schemas.config import ConfigRead, LevelsRuleRead, ParamRuleRead, Ti
 from service.settings import Settings
 from service.tables import JobStatus, ModelStatus
 from service.tickers import TICKER_CHARACTERS, TICKER_EXAMPLE, TICKER_MAX_LENGTH, TICKER_PATTERN, TICKER_RULE
-from service.training import SEED_MAX, TRAIN_FIELDS
+from service.training.params import SEED_MAX, TRAIN_FIELDS
 
 
 def rules(settings: Settings) -> ConfigRead:

@@ -1,7 +1,7 @@
 """Training: request jobs (one ticker or many), deliver them, run them, cancel them, re-queue lost ones.
 
 Every job reaches the queue through `deliver`, which applies the two rules of delivery:
-- priority: the job row's own (service/training.py `origin_of`: a request that names exactly
+- priority: the job row's own (service/training/jobs.py `origin_of`: a request that names exactly
   one ticker goes ahead of bulk work), whether the request, `train --queue` or the reaper sends it;
 - failure: a job the queue does not take is failed at once, with the reason on the job.
 """
@@ -24,17 +24,10 @@ from service.schemas.errors import TickerError
 from service.schemas.training import BulkTrainRead, JobListRead, JobRead
 from service.series import get_ticker, list_prices
 from service.tables import JobStatus, TrainingJob
-from service.training import (
-    cancel_job,
-    get_job,
-    list_jobs,
-    origin_of,
-    parse_params,
-    reap_stale_jobs,
-    run_training,
-    requeue_interrupted as _requeue_interrupted,
-    submit_training,
-)
+from service.training.jobs import cancel_job, get_job, list_jobs, origin_of, reap_stale_jobs, submit_training
+from service.training.params import parse_params
+from service.training.runner import requeue_interrupted as _requeue_interrupted
+from service.training.runner import run_training
 from service.usecases.runtime import Runtime
 
 log = logging.getLogger("pricecast.jobs")

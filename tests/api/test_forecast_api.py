@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from service.api import create_app
-from service.training import run_training
+from service.training.runner import run_training
 from tests.api.test_series_api import assert_error
 from tests.conftest import data_file
 from tests.factories import corrupt_checkpoint

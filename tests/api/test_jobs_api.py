@@ -8,7 +8,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from service.api import create_app
-from service.training import PRIORITY_BULK, PRIORITY_SINGLE, run_training
+from service.training.jobs import PRIORITY_BULK, PRIORITY_SINGLE
+from service.training.runner import run_training
 from tests.api.test_series_api import assert_error
 from tests.conftest import data_file
 

@@ -6,7 +6,7 @@ from datetime import date, datetime, timedelta
 
 import numpy as np
 
-from service.training import run_training
+from service.training.runner import run_training
 
 CSV = {"content-type": "text/csv"}
 TINY = {"window": 8, "hidden_size": 4, "epochs": 2, "patience": 1, "batch_size": 64}

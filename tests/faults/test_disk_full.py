@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from service import training
 from service.db import make_engine, make_sessionmaker
 from service.tables import ModelVersion, TrainingJob
+from service.training.jobs import submit_training
+from service.training.runner import run_training
 from tests.factories import make_series
 from tests.faults.conftest import skip_or_fail
 
@@ -65,14 +66,14 @@ def test_checkpoint_write_that_fills_the_disk_fails_the_job_cleanly(settings, fa
     settings = settings.model_copy(update={"data_dir": small_disk, "checkpoint_store": "files"})
     with factory() as s:
         make_series(s, n=400)
-        job, _ = training.submit_training(s, settings=settings, symbol="TEST", params=PARAMS)
+        job, _ = submit_training(s, settings=settings, symbol="TEST", params=PARAMS)
         s.commit()
         job_id = job.id
     settings.checkpoint_dir.mkdir()
     filler = fill(small_disk, leave=LEFT_FREE)
     free_before = os.statvfs(small_disk).f_bfree
 
-    status = training.run_training(settings, factory, job_id=job_id, worker_id="test:1")
+    status = run_training(settings, factory, job_id=job_id, worker_id="test:1")
 
     assert status == "failed"
     with factory() as s:
@@ -86,10 +87,10 @@ def test_checkpoint_write_that_fills_the_disk_fails_the_job_cleanly(settings, fa
     # With space again, a retrain writes and registers a whole checkpoint.
     filler.unlink()
     with factory() as s:
-        retry, _ = training.submit_training(s, settings=settings, symbol="TEST", params=PARAMS)
+        retry, _ = submit_training(s, settings=settings, symbol="TEST", params=PARAMS)
         s.commit()
         retry_id = retry.id
-    assert training.run_training(settings, factory, job_id=retry_id, worker_id="test:1") == "succeeded"
+    assert run_training(settings, factory, job_id=retry_id, worker_id="test:1") == "succeeded"
     with factory() as s:
         version = s.scalar(select(ModelVersion))
         assert version.job_id == retry_id and version.status == "active"

@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, settings
 
 from service.api import check_schema, create_app
 from service.settings import Settings
-from service.training import run_training
+from service.training.runner import run_training
 from tests.conftest import data_file
 
 pytestmark = pytest.mark.slow

@@ -7,11 +7,10 @@ import time
 
 from sqlalchemy import select, update
 
-from service import training
 from service.grouptraining import claim_group, run_group
 from service.retraining import submit_bulk
 from service.tables import JobStatus, ModelVersion, TrainingJob
-from service.training import EPOCH, Origin
+from service.training.jobs import EPOCH, Origin, cancel_job, list_jobs, reap_stale_jobs
 from service.usecases import training as usecase
 from service.usecases.runtime import open_runtime
 from service.worker import EmbeddedWorker
@@ -56,8 +55,8 @@ def test_a_bulk_request_trains_as_one_group_and_each_job_keeps_its_own_row(facto
         assert len({v.checkpoint_path for v in versions}) == 3 and {v.status for v in versions} == {"active"}
     assert run_job(factory, settings, ids[1]) is None  # its own message arrives later: already done
     with factory() as s:
-        assert [j.id for j in training.list_jobs(s, group=ids[0])] == ids[::-1]
-        assert training.list_jobs(s, group=ids[1]) == []
+        assert [j.id for j in list_jobs(s, group=ids[0])] == ids[::-1]
+        assert list_jobs(s, group=ids[1]) == []
 
 
 def test_a_grouped_job_registers_the_model_a_single_job_would(factory, settings):
@@ -84,7 +83,7 @@ def test_groups_take_only_queued_bulk_jobs_of_the_same_params(factory, settings)
     single = queue_job(factory, settings, "D")  # a single-ticker request: never grouped
     cancelled = _bulk(factory, settings, ["E"])[0]
     with factory() as s:
-        training.cancel_job(s, job_id=cancelled)
+        cancel_job(s, job_id=cancelled)
         s.commit()
     run_group(settings, factory, job_id=ids[0], worker_id="test:1")
     jobs = {j.id: j for j in _jobs(factory, [*ids, *other, single, cancelled])}
@@ -132,7 +131,7 @@ def test_cancelling_one_running_member_drops_it_and_the_others_finish(factory, s
         assert time.monotonic() < deadline and runner.is_alive(), "the group did not report progress"
         time.sleep(0.01)
     with factory() as s:
-        assert training.cancel_job(s, job_id=ids[1]).cancel_requested
+        assert cancel_job(s, job_id=ids[1]).cancel_requested
         s.commit()
     runner.join(300)
     a, b, c = _jobs(factory, ids)
@@ -197,7 +196,7 @@ def test_a_dead_workers_group_is_requeued_member_by_member_and_trained_again(fac
     assert [m.job_id for m in members] == ids
     with factory() as s:
         s.execute(update(TrainingJob).where(TrainingJob.id.in_(ids)).values(heartbeat_at=EPOCH))
-        assert sorted(training.reap_stale_jobs(s, settings=settings)) == ids
+        assert sorted(reap_stale_jobs(s, settings=settings)) == ids
         s.commit()
     assert run_group(settings, factory, job_id=ids[2], worker_id="test:2") == JobStatus.SUCCEEDED
     jobs = _jobs(factory, ids)

@@ -6,7 +6,7 @@ import pytest
 
 from service.jobs import JobQueue
 from service.settings import Settings
-from service.training import PRIORITY_BULK, PRIORITY_SINGLE
+from service.training.jobs import PRIORITY_BULK, PRIORITY_SINGLE
 
 
 def queues(tmp_path) -> list[JobQueue]:

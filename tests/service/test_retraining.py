@@ -8,7 +8,7 @@ from service import retraining
 from service.errors import InvalidInput
 from service.store import store_prices
 from service.tables import JobStatus
-from service.training import PRIORITY_BULK
+from service.training.jobs import PRIORITY_BULK
 from tests.factories import TINY, make_series, make_upload, run_job, train_model
 
 

@@ -9,30 +9,33 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, update
 
-from service import registry, training
+from service import registry
 from service.db import utcnow
 from service.errors import Conflict, InvalidInput, NotFound, QueueFull, SeriesTooShort
 from service.tables import ModelCheckpoint, ModelVersion, TrainingJob
+from service.training.jobs import cancel_job, reap_stale_jobs, submit_training
+from service.training.params import COST_FIELDS
+from service.training.runner import run_training
 from tests.factories import TINY, make_series, queue_job, run_job
 
 
 def test_submit_validates_and_deduplicates(session, settings):
     make_series(session, n=400)
     with pytest.raises(NotFound):
-        training.submit_training(session, settings=settings, symbol="NOPE")
+        submit_training(session, settings=settings, symbol="NOPE")
     with pytest.raises(InvalidInput, match="window=2"):
-        training.submit_training(session, settings=settings, symbol="TEST", params={"window": 2})
+        submit_training(session, settings=settings, symbol="TEST", params={"window": 2})
     with pytest.raises(InvalidInput, match="colour"):
-        training.submit_training(session, settings=settings, symbol="TEST", params={"colour": 1})
-    job, created = training.submit_training(session, settings=settings, symbol="TEST", params=TINY)
-    again, created_again = training.submit_training(session, settings=settings, symbol="TEST")
+        submit_training(session, settings=settings, symbol="TEST", params={"colour": 1})
+    job, created = submit_training(session, settings=settings, symbol="TEST", params=TINY)
+    again, created_again = submit_training(session, settings=settings, symbol="TEST")
     assert created and not created_again and again.id == job.id and job.status == "queued"
 
 
 def test_too_short_series_names_the_numbers(session, settings):
     make_series(session, n=80)  # 100 rows train now (the window shrinks); 89 is the minimum
     with pytest.raises(SeriesTooShort) as info:
-        training.submit_training(session, settings=settings, symbol="TEST", params={"window": 30})
+        submit_training(session, settings=settings, symbol="TEST", params={"window": 30})
     assert info.value.details["available"] == 80 and info.value.details["needed"] == 89
 
 
@@ -40,9 +43,9 @@ def test_queue_cap(session, settings):
     make_series(session, symbol="A", n=400)
     make_series(session, symbol="B", n=400)
     capped = settings.model_copy(update={"max_queued_jobs": 1})
-    training.submit_training(session, settings=capped, symbol="A", params=TINY)
+    submit_training(session, settings=capped, symbol="A", params=TINY)
     with pytest.raises(QueueFull):
-        training.submit_training(session, settings=capped, symbol="B", params=TINY)
+        submit_training(session, settings=capped, symbol="B", params=TINY)
 
 
 def test_run_registers_active_version_with_checkpoint_and_history(factory, settings):
@@ -89,7 +92,7 @@ def test_cancel_queued_running_and_finished(factory, settings):
         make_series(s, n=400)
     job_id = queue_job(factory, settings)
     with factory() as s:
-        assert training.cancel_job(s, job_id=job_id).status == "cancelled"
+        assert cancel_job(s, job_id=job_id).status == "cancelled"
         s.commit()
     assert run_job(factory, settings, job_id) is None
 
@@ -98,7 +101,7 @@ def test_cancel_queued_running_and_finished(factory, settings):
     def cancel_during(info):
         if info.epoch == 2:
             with factory() as s:
-                assert training.cancel_job(s, job_id=job_id).cancel_requested
+                assert cancel_job(s, job_id=job_id).cancel_requested
                 s.commit()
 
     assert run_job(factory, settings, job_id, on_epoch=cancel_during) == "cancelled"
@@ -107,7 +110,7 @@ def test_cancel_queued_running_and_finished(factory, settings):
         assert job.status == "cancelled" and job.progress["epoch"] == 3 and job.model_version is None  # next boundary
         assert s.query(ModelVersion).count() == 0
         with pytest.raises(Conflict):
-            training.cancel_job(s, job_id=job_id)
+            cancel_job(s, job_id=job_id)
 
 
 def test_job_timeout_fails_cleanly(factory, settings):
@@ -144,7 +147,7 @@ def test_reaper_requeues_stale_then_gives_up(factory, settings):
             s.execute(update(TrainingJob).where(TrainingJob.id == job_id).values(
                 status="running", attempts=attempt, worker_id="gone:1", heartbeat_at=stale))
             s.commit()
-            assert training.reap_stale_jobs(s, settings=limited) == expected
+            assert reap_stale_jobs(s, settings=limited) == expected
             s.commit()
     with factory() as s:
         job = s.get(TrainingJob, job_id)
@@ -157,12 +160,12 @@ def test_reaper_sends_long_queued_jobs_again(factory, settings):
     job_id = queue_job(factory, settings)
     quick = settings.model_copy(update={"job_redeliver_after": 30})
     with factory() as s:
-        assert training.reap_stale_jobs(s, settings=quick) == []  # just queued
+        assert reap_stale_jobs(s, settings=quick) == []  # just queued
         s.execute(update(TrainingJob).where(TrainingJob.id == job_id).values(heartbeat_at=utcnow() - timedelta(minutes=5)))
         s.commit()
-        assert training.reap_stale_jobs(s, settings=quick) == [job_id]
+        assert reap_stale_jobs(s, settings=quick) == [job_id]
         s.commit()
-        assert training.reap_stale_jobs(s, settings=quick) == []  # not again until the next period
+        assert reap_stale_jobs(s, settings=quick) == []  # not again until the next period
     assert run_job(factory, settings, job_id) == "succeeded"
 
 
@@ -171,20 +174,20 @@ def test_too_costly_parameters_are_refused_before_queueing_naming_the_parameter_
     make_series(session, n=5031)
     huge = {"window": 512, "hidden_size": 512, "layers": 4, "batch_size": 8192}
     with pytest.raises(InvalidInput) as info:
-        training.submit_training(session, settings=settings, symbol="TEST", params=huge)
+        submit_training(session, settings=settings, symbol="TEST", params=huge)
     field = info.value.details["field"]
     assert "PRICECAST_MAX_TRAIN_MEMORY" in info.value.message and info.value.message.startswith(f"{field}=512:")
     assert info.value.details["estimate_bytes"] > settings.max_train_memory
     # with room for the memory, one epoch at batch 8 would take far longer than the epoch limit
     roomy = settings.model_copy(update={"max_train_memory": 1024**4})
     with pytest.raises(InvalidInput) as info:
-        training.submit_training(session, settings=roomy, symbol="TEST", params={**huge, "batch_size": 8})
-    assert "PRICECAST_MAX_EPOCH_SECONDS" in info.value.message and info.value.details["field"] in training.COST_FIELDS
+        submit_training(session, settings=roomy, symbol="TEST", params={**huge, "batch_size": 8})
+    assert "PRICECAST_MAX_EPOCH_SECONDS" in info.value.message and info.value.details["field"] in COST_FIELDS
     assert session.query(TrainingJob).count() == 0
     tight = settings.model_copy(update={"max_train_memory": 64 * 1024**2})
     with pytest.raises(InvalidInput, match="PRICECAST_MAX_TRAIN_MEMORY=64 MiB"):
-        training.submit_training(session, settings=tight, symbol="TEST", params={"window": 256, "hidden_size": 256})
-    job, created = training.submit_training(session, settings=settings, symbol="TEST", params=TINY)
+        submit_training(session, settings=tight, symbol="TEST", params={"window": 256, "hidden_size": 256})
+    job, created = submit_training(session, settings=settings, symbol="TEST", params=TINY)
     assert created
 
 
@@ -222,7 +225,7 @@ def test_cancel_and_timeout_stop_a_job_between_batches_not_at_the_end_of_an_epoc
     thread, out = _run_in_thread(factory, settings, job_id)
     _wait_running(factory, job_id)
     with factory() as s:
-        training.cancel_job(s, job_id=job_id)
+        cancel_job(s, job_id=job_id)
         s.commit()
     asked = time.monotonic()
     thread.join(60)
@@ -250,7 +253,7 @@ def test_a_cancel_survives_requeueing(factory, settings):
         s.execute(update(TrainingJob).where(TrainingJob.id == job_id).values(
             status="running", attempts=1, worker_id="gone:1", heartbeat_at=stale, cancel_requested=True))
         s.commit()
-        assert training.reap_stale_jobs(s, settings=settings) == []
+        assert reap_stale_jobs(s, settings=settings) == []
         s.commit()
         job = s.get(TrainingJob, job_id)
         assert job.status == "cancelled" and "cancelled while running" in job.message
@@ -273,14 +276,14 @@ def test_an_interrupted_job_goes_back_to_the_queue_without_spending_an_attempt(f
     with factory() as s:
         job = s.get(TrainingJob, job_id)
         assert (job.status, job.attempts, job.worker_id) == ("queued", 0, None) and "shut down" in job.message
-        assert training.reap_stale_jobs(s, settings=settings) == [job_id]  # the next reaper pass sends it again
+        assert reap_stale_jobs(s, settings=settings) == [job_id]  # the next reaper pass sends it again
 
 
 def run_training_interrupted(factory, settings, job_id):
     import time
 
     start = time.monotonic()
-    return training.run_training(settings, factory, job_id=job_id, worker_id="test:1",
+    return run_training(settings, factory, job_id=job_id, worker_id="test:1",
                                  interrupt=lambda: time.monotonic() - start > 0.5)
 
 

@@ -11,7 +11,7 @@ from service.calendars import day_ts
 from service.errors import InvalidInput
 from service.schemas.forecasts import ForecastRequest
 from service.tables import ForecastRecord, JobStatus, PricePoint, TrainingJob
-from service.training import PRIORITY_BULK
+from service.training.jobs import PRIORITY_BULK
 from service.usecases import forecasts, ingest
 from service.usecases.runtime import open_runtime
 from tests.factories import csv_text, make_upload, train_model

@@ -10,7 +10,7 @@ from sqlalchemy import update
 from service.db import utcnow
 from service.errors import InvalidInput, NotFound, Unavailable
 from service.tables import JobStatus, TrainingJob
-from service.training import PRIORITY_SINGLE, Origin, origin_of
+from service.training.jobs import PRIORITY_SINGLE, Origin, origin_of
 from service.usecases import training
 from service.usecases.runtime import open_runtime
 from tests.factories import TINY, make_series

@@ -1,4 +1,8 @@
-"""Training jobs: submit, run (the same code for the CLI, the embedded consumer and workers), cancel, reap."""
+"""Running a training job: the same code for the CLI, the embedded consumer and workers.
+
+Claim it, train with its heartbeat beating, stop between batches on cancel, timeout, lost
+ownership or shutdown, then save the checkpoint and register the version.
+"""
 
 from __future__ import annotations
 
@@ -6,226 +10,28 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import replace
-from datetime import UTC, datetime, timedelta
-from enum import StrEnum
+from datetime import datetime
 from typing import Any
 
 import numpy as np
 import torch
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from models.errors import ConfigError, TrainingFailed, TrainingStopped
 from models.errors import InsufficientData as ModelInsufficientData
-from models.lstm import LSTMConfig
-from models.train import Cost, EpochInfo, data_sha256, estimate_cost, min_rows, train
+from models.train import EpochInfo, data_sha256, train
 from service.db import read_only_sessions, utcnow
-from service.errors import Conflict, InvalidInput, NotFound, QueueFull, SeriesTooShort, TooCostly
-from service.pricearrays import load_price_array
+from service.errors import InvalidInput
 from service.registry import StoredCheckpoint, discard_checkpoint, register_model, save_checkpoint
-from service.series import get_ticker
+from service.pricearrays import load_price_array
 from service.settings import Settings
-from service.tables import OPEN_JOB_STATUSES, JobStatus, PricePoint, Ticker, TrainingJob
+from service.tables import JobStatus, Ticker, TrainingJob
+from service.training.jobs import EPOCH, _lock_ticker
+from service.training.params import check_cost, parse_params
 
 log = logging.getLogger("pricecast.jobs")
-TRAIN_FIELDS = ("window", "hidden_size", "layers", "dropout", "epochs", "patience", "batch_size", "lr")
-PRIORITY_SINGLE, PRIORITY_BULK = 10, 0
-SEED_MAX = 2**31 - 1
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-class Origin(StrEnum):
-    """Why a job was asked for. It decides the job's place in the queue: the one priority rule."""
-
-    SINGLE = "single"  # one ticker asked for by name: someone is waiting for it
-    BULK = "bulk"  # several tickers, every ticker, or the stale ones
-    RETRAIN = "retrain"  # queued by an upload that took the ticker PRICECAST_RETRAIN_AFTER prices past its model
-
-
-def priority_of(origin: Origin) -> int:
-    """The queue priority of a job (higher first): single-ticker requests go ahead of bulk work.
-
-    It is stored on the job row; every delivery (the request's, `pricecast train --queue`, the
-    reaper's re-queue) sends the row's priority, so a job keeps its place however it is sent.
-    """
-    return PRIORITY_SINGLE if origin is Origin.SINGLE else PRIORITY_BULK
-
-
-def origin_of(*, tickers: list[str] | None) -> Origin:
-    """A request that names exactly one ticker is a single request; several, all or stale are bulk."""
-    return Origin.SINGLE if tickers is not None and len(set(tickers)) == 1 else Origin.BULK
-
-
-def parse_params(params: dict[str, Any] | None) -> tuple[LSTMConfig, int]:
-    """Validate training params against the core's bounds; return (config, seed)."""
-    params = dict(params or {})
-    unknown = sorted(set(params) - {*TRAIN_FIELDS, "seed"})
-    if unknown:
-        raise InvalidInput(f"{unknown[0]}: unknown training parameter; allowed: {', '.join((*TRAIN_FIELDS, 'seed'))}",
-                           details={"field": unknown[0]})
-    seed = params.pop("seed", 0)
-    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= SEED_MAX:
-        raise InvalidInput(f"seed={seed!r}: must be an integer between 0 and {SEED_MAX}",
-                           details={"field": "seed", "value": seed})
-    try:
-        config = LSTMConfig.from_dict(params).validate()
-    except ConfigError as exc:
-        field = str(exc).split("=", 1)[0]
-        raise InvalidInput(str(exc), details={"field": field, "value": params.get(field)}) from None
-    return config, seed
-
-
-# Parameters that drive a run's cost, in the order a message suggests lowering them.
-COST_FIELDS = ("batch_size", "window", "hidden_size", "layers")
 STOP_POLL_SECONDS = 0.5  # how often a running job reads its cancel flag between batches
-
-
-def _gib(n: float) -> str:
-    return f"{n / 1024**3:.2f} GiB" if n >= 1024**3 else f"{n / 1024**2:.0f} MiB"
-
-
-def _heaviest(rows: int, config: LSTMConfig, measure: Callable[[Cost], float]) -> str:
-    """The cost parameter whose default would lower this estimate the most (the one to name)."""
-    base, defaults, best, field = measure(estimate_cost(rows, config)), LSTMConfig(), 1.0, "window"
-    for name in COST_FIELDS:
-        if getattr(config, name) == getattr(defaults, name):
-            continue
-        ratio = base / max(measure(estimate_cost(rows, replace(config, **{name: getattr(defaults, name)}))), 1e-12)
-        if ratio > best:
-            best, field = ratio, name
-    return field
-
-
-def check_cost(settings: Settings, *, symbol: str, rows: int, config: LSTMConfig) -> Cost:
-    """Refuse a run whose estimated memory or epoch time exceeds the limits, before it starts.
-
-    The estimate (models.train.estimate_cost) is calibrated against measured runs; the message
-    names the parameter whose default would help most, the estimate and the setting it exceeds.
-    """
-    cost = estimate_cost(rows, config)
-    used = ", ".join(f"{k}={getattr(config, k)}" for k in COST_FIELDS)
-    if cost.peak_bytes > settings.max_train_memory:
-        field = _heaviest(rows, config, lambda c: c.peak_bytes)
-        raise TooCostly(
-            f"{field}={getattr(config, field)}: training {symbol} ({rows} prices, {used}) would need about "
-            f"{_gib(cost.peak_bytes)} of memory, over PRICECAST_MAX_TRAIN_MEMORY={_gib(settings.max_train_memory)}; "
-            f"lower {field}", details={"field": field, "value": getattr(config, field), "ticker": symbol,
-                                       "estimate_bytes": cost.peak_bytes, "limit_bytes": settings.max_train_memory})
-    if cost.seconds_per_epoch_estimate > settings.max_epoch_seconds:
-        field = _heaviest(rows, config, lambda c: c.seconds_per_epoch_estimate)
-        verb = "raise" if getattr(config, field) < getattr(LSTMConfig(), field) else "lower"
-        raise TooCostly(
-            f"{field}={getattr(config, field)}: one epoch of {symbol} ({rows} prices, {used}) would take about "
-            f"{cost.seconds_per_epoch_estimate:.0f} s, "
-            f"over PRICECAST_MAX_EPOCH_SECONDS={settings.max_epoch_seconds:g}; "
-            f"{verb} {field}",
-            details={"field": field, "value": getattr(config, field), "ticker": symbol,
-                     "estimate_seconds": round(cost.seconds_per_epoch_estimate, 1),
-                     "limit_seconds": settings.max_epoch_seconds})
-    return cost
-
-
-def _lock_ticker(session: Session, ticker: Ticker) -> None:
-    session.execute(update(Ticker).where(Ticker.id == ticker.id).values(revision=Ticker.revision))
-
-
-def lock_existing_tickers(session: Session, *, symbols: list[str]) -> None:
-    """Lock these tickers' rows in symbol order, the one order every bulk operation takes them in
-    (uploads too: store.lock_tickers).
-
-    Two requests that each lock many tickers one by one, in their own orders, deadlock on
-    Postgres; locked up front in one order, the second waits for the first. (SQLite: the unit of
-    work holds the database's write lock already.)
-    """
-    if symbols and session.get_bind().dialect.name == "postgresql":
-        session.execute(select(Ticker.id).where(Ticker.symbol.in_(sorted(set(symbols)))).order_by(Ticker.symbol)
-                        .with_for_update(key_share=True))
-
-
-QUEUE_LOCK = 0x70726963  # "pric": the advisory lock that serialises "count queued jobs, then add one"
-
-
-def _lock_queue(session: Session) -> None:
-    """Hold the queue cap's lock until this transaction ends, so the count below stays true when
-    the job is added: on Postgres an advisory transaction lock shared by every API process (without
-    it, two processes each counted 9 and both added); SQLite's write lock serialises already."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(select(func.pg_advisory_xact_lock(QUEUE_LOCK)))
-
-
-def find_open_job(session: Session, *, ticker_id: int) -> TrainingJob | None:
-    """The queued or running job of a ticker, if any."""
-    return session.scalar(select(TrainingJob).where(TrainingJob.ticker_id == ticker_id,
-                                                    TrainingJob.status.in_(OPEN_JOB_STATUSES))
-                          .order_by(TrainingJob.id.desc()).limit(1))
-
-
-def submit_training(session: Session, *, settings: Settings, symbol: str, params: dict | None = None,
-                    origin: Origin = Origin.SINGLE) -> tuple[TrainingJob, bool]:
-    """Queue a training job for a ticker; return (job, created). An open job is returned instead."""
-    ticker = get_ticker(session, symbol=symbol)
-    _lock_ticker(session, ticker)
-    existing = find_open_job(session, ticker_id=ticker.id)
-    if existing is not None:
-        return existing, False
-    config, seed = parse_params(params)
-    rows = session.scalar(select(func.count()).where(PricePoint.ticker_id == ticker.id)) or 0
-    needed = min_rows(config)
-    if rows < needed:
-        raise SeriesTooShort(
-            f"{symbol} has {rows} prices; window={config.window} with the default split "
-            f"(test 20%, validation 10% of the rest) needs at least {needed}",
-            details={"ticker": symbol, "needed": needed, "available": rows, "window": config.window})
-    check_cost(settings, symbol=symbol, rows=rows, config=config)
-    _lock_queue(session)  # after the ticker's lock, never before: one order for both
-    queued = session.scalar(select(func.count()).where(TrainingJob.status == JobStatus.QUEUED)) or 0
-    if queued >= settings.max_queued_jobs:
-        raise QueueFull(f"{queued} jobs are queued (PRICECAST_MAX_QUEUED_JOBS={settings.max_queued_jobs}); "
-                        "retry when some have finished", details={"queued": queued}, headers={"Retry-After": "30"})
-    job = TrainingJob(ticker_id=ticker.id, status=JobStatus.QUEUED, priority=priority_of(origin), attempts=0,
-                      cancel_requested=False,
-                      heartbeat_at=utcnow(),  # while queued: when it was last sent to the queue
-                      params={**{k: getattr(config, k) for k in TRAIN_FIELDS}, "seed": seed},
-                      progress={"epoch": 0, "max_epochs": config.epochs}, history=[])
-    session.add(job)
-    session.flush()
-    return job, True
-
-
-def get_job(session: Session, *, job_id: int) -> TrainingJob:
-    """One job, or NotFound."""
-    job = session.get(TrainingJob, job_id)
-    if job is None:
-        raise NotFound(f"job {job_id} not found", details={"job_id": job_id})
-    return job
-
-
-def list_jobs(session: Session, *, symbol: str | None = None, status: str | None = None,
-              limit: int = 50, group: int | None = None) -> list[TrainingJob]:
-    """Jobs, newest first, optionally for one ticker, one status and/or one training group."""
-    query = select(TrainingJob).order_by(TrainingJob.id.desc()).limit(limit)
-    if group is not None:  # service/grouptraining.py names a group by its first job's id
-        query = query.where(TrainingJob.progress["group"].as_integer() == group)
-    if symbol is not None:
-        query = query.where(TrainingJob.ticker_id == get_ticker(session, symbol=symbol).id)
-    if status is not None:
-        query = query.where(TrainingJob.status == status)
-    return list(session.scalars(query))
-
-
-def cancel_job(session: Session, *, job_id: int) -> TrainingJob:
-    """Cancel a queued job now, or ask a running one to stop at its next batch (it keeps the request if re-queued)."""
-    job = get_job(session, job_id=job_id)
-    if job.status == JobStatus.QUEUED:
-        job.status, job.finished_at, job.message = JobStatus.CANCELLED, utcnow(), "cancelled before it started"
-    elif job.status == JobStatus.RUNNING:
-        job.cancel_requested = True
-    else:
-        raise Conflict(f"job {job_id} is already {job.status}; only queued or running jobs can be cancelled",
-                       details={"job_id": job_id, "status": job.status})
-    session.flush()
-    return job
 
 
 class _Heartbeat(threading.Thread):
@@ -503,44 +309,3 @@ def _register(settings: Settings, factory: sessionmaker[Session], *, job_id: int
         job.progress = {**job.progress, "elapsed_s": round(time.monotonic() - started, 3), "eta_s": 0.0}
         s.commit()
     return JobStatus.SUCCEEDED
-
-
-def reap_stale_jobs(session: Session, *, settings: Settings) -> list[int]:
-    """Re-queue running jobs whose heartbeat is older than the timeout (or fail them after max attempts).
-
-    A job whose cancel was asked for is cancelled instead: a cancel survives its worker's death.
-    """
-    cutoff = utcnow() - timedelta(seconds=settings.job_heartbeat_timeout)
-    stale = session.execute(select(TrainingJob.id, TrainingJob.attempts, TrainingJob.worker_id,
-                                   TrainingJob.heartbeat_at, TrainingJob.cancel_requested)
-                            .where(TrainingJob.status == JobStatus.RUNNING, TrainingJob.heartbeat_at < cutoff)
-                            .order_by(TrainingJob.id)).all()
-    requeued = []
-    for job_id, attempts, worker, beat, cancel in stale:
-        same = (TrainingJob.id == job_id, TrainingJob.status == JobStatus.RUNNING, TrainingJob.attempts == attempts)
-        silent = (f"worker {worker} was stopped mid-job and released it" if beat == EPOCH else
-                  f"worker {worker} stopped sending heartbeats (last {beat:%Y-%m-%dT%H:%M:%SZ})")
-        if cancel:
-            session.execute(update(TrainingJob).where(*same).values(
-                status=JobStatus.CANCELLED, finished_at=utcnow(),
-                message=f"cancelled while running; {silent}; nothing registered"))
-        elif attempts >= settings.job_max_attempts:
-            session.execute(update(TrainingJob).where(*same).values(
-                status=JobStatus.FAILED, finished_at=utcnow(),
-                error=f"{silent}; gave up after {attempts} attempts (PRICECAST_JOB_MAX_ATTEMPTS)"))
-        elif session.execute(update(TrainingJob).where(*same).values(
-                status=JobStatus.QUEUED, worker_id=None, heartbeat_at=utcnow(), message=f"re-queued: {silent}")).rowcount:
-            requeued.append(job_id)
-    # A queued job whose message the broker lost (Redis restarted without its data) would wait
-    # forever: send it again. A duplicate delivery is harmless, only one worker can claim it.
-    lost = utcnow() - timedelta(seconds=settings.job_redeliver_after)
-    for job_id, sent in session.execute(select(TrainingJob.id, TrainingJob.heartbeat_at).where(
-            TrainingJob.status == JobStatus.QUEUED, TrainingJob.heartbeat_at < lost)).all():
-        if session.execute(update(TrainingJob).where(TrainingJob.id == job_id, TrainingJob.status == JobStatus.QUEUED,
-                                                     TrainingJob.heartbeat_at == sent)
-                           .values(heartbeat_at=utcnow())).rowcount:
-            requeued.append(job_id)
-    session.flush()
-    if requeued or stale:
-        log.warning("reaper: %d stale running job(s); sent again: %s", len(stale), requeued)
-    return requeued
