@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 
 from service.api import create_app
 from service.training.runner import run_training
+from tests.api.conftest import trained_ibm
 from tests.api.test_series_api import assert_error
 from tests.conftest import data_file
 from tests.factories import corrupt_checkpoint
@@ -179,13 +180,7 @@ def test_live_accuracy_resolves_after_the_next_price_arrives(api):
 
 
 def test_stale_after_setting(settings):
-    s = settings.model_copy(update={"embedded_worker": False, "stale_after": 2})
-    app = create_app(s)
-    lines = data_file("IBM.csv").read_text().splitlines()
-    with TestClient(app) as c:
-        c.post("/series/IBM", content="\n".join(lines[:-2]) + "\n", headers={"content-type": "text/csv"})
-        job = c.post("/series/IBM/train", json=TINY).json()
-        run_training(s, app.state.sessionmaker, job_id=job["id"], worker_id="t")
+    with trained_ibm(settings, held_back=2, params=TINY, stale_after=2) as (c, lines):
         assert c.post("/forecast", json={"ticker": "IBM"}).json()["stale"] is False
         c.post("/series/IBM", content="\n".join(lines[:1] + lines[-2:]) + "\n", headers={"content-type": "text/csv"})
         assert c.post("/forecast", json={"ticker": "IBM"}).json()["stale"] is True

@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 from service.api import create_app
 from service.training.jobs import PRIORITY_BULK, PRIORITY_SINGLE
 from service.training.runner import run_training
+from tests.api.conftest import trained_ibm
 from tests.api.test_series_api import assert_error
 from tests.conftest import data_file
 
@@ -105,13 +106,7 @@ def test_bulk_train(api):
 
 
 def test_upload_past_retrain_after_queues_a_job(settings):
-    s = settings.model_copy(update={"embedded_worker": False, "retrain_after": 3})
-    app = create_app(s)
-    lines = data_file("IBM.csv").read_text().splitlines()
-    with TestClient(app) as c:
-        c.post("/series/IBM", content="\n".join(lines[:-3]) + "\n", headers={"content-type": "text/csv"})
-        job = c.post("/series/IBM/train", json=TINY).json()
-        assert run_training(s, app.state.sessionmaker, job_id=job["id"], worker_id="test") == "succeeded"
+    with trained_ibm(settings, held_back=3, params=TINY, retrain_after=3) as (c, lines):
         r = c.post("/series/IBM", content="\n".join(lines[:1] + lines[-3:-1]) + "\n",
                    headers={"content-type": "text/csv"})
         assert not any("retraining" in w for w in r.json()["warnings"])  # 2 points behind
@@ -135,13 +130,7 @@ def test_one_priority_rule_for_every_way_a_job_is_asked_for(api):
 
 
 def test_stale_train_request_uses_the_forecasts_meaning_of_stale(settings):
-    s = settings.model_copy(update={"embedded_worker": False, "stale_after": 2})
-    app = create_app(s)
-    lines = data_file("IBM.csv").read_text().splitlines()
-    with TestClient(app) as c:
-        c.post("/series/IBM", content="\n".join(lines[:-2]) + "\n", headers={"content-type": "text/csv"})
-        job = c.post("/series/IBM/train", json=TINY).json()
-        assert run_training(s, app.state.sessionmaker, job_id=job["id"], worker_id="test") == "succeeded"
+    with trained_ibm(settings, held_back=2, params=TINY, stale_after=2) as (c, lines):
         c.post("/series/IBM", content="\n".join(lines[:1] + lines[-2:-1]) + "\n", headers={"content-type": "text/csv"})
         assert c.post("/forecast", json={"ticker": "IBM"}).json()["stale"] is False
         assert c.post("/train", json={"stale": True}).json()["jobs"] == []
